@@ -1,0 +1,357 @@
+//! Assets: the files jobs read and write. Upload and registration live in `create`,
+//! the streaming ingest in `ingest`; here are the reads (download streamed from S3 with
+//! `Range` support, never buffered whole), deletion and the retention sweeper.
+
+pub mod create;
+pub mod ingest;
+
+use atelier_kit::ids::ClientId;
+use axum::{
+    Json,
+    body::Body,
+    extract::{Path, Query, State},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::AssertSqlSafe;
+use tokio_util::io::ReaderStream;
+use utoipa::{IntoParams, ToSchema};
+
+use crate::{AppState, auth::Caller, error::ApiError};
+
+pub(crate) const COLUMNS: &str = "id, client_id, job_id, role, kind, name, s3_key, content_type, \
+                       size_bytes, sha256, width, height, source_url, created_at, expires_at";
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct AssetRow {
+    id: String,
+    #[allow(dead_code)]
+    client_id: String,
+    job_id: Option<String>,
+    role: String,
+    kind: String,
+    name: String,
+    s3_key: String,
+    content_type: String,
+    size_bytes: i64,
+    sha256: String,
+    width: Option<i32>,
+    height: Option<i32>,
+    source_url: Option<String>,
+    created_at: DateTime<Utc>,
+    expires_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Asset {
+    pub id: String,
+    /// `image`, `video` or `audio`.
+    pub kind: String,
+    /// `output` (made by a job) or `input`.
+    pub role: String,
+    pub name: String,
+    pub content_type: String,
+    pub size: i64,
+    pub sha256: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub width: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub height: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub job_id: Option<String>,
+    /// Where a registered asset was fetched from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_url: Option<String>,
+    /// Relative download URL (same authentication); usable in `inputUrls` / `imageUrls`
+    /// as an absolute URL, or pass the id in `inputAssetIds`.
+    pub url: String,
+    pub created_at: DateTime<Utc>,
+    /// When retention deletes it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+impl From<AssetRow> for Asset {
+    fn from(row: AssetRow) -> Self {
+        Asset {
+            url: format!("/api/v1/assets/{}/download", row.id),
+            id: row.id,
+            kind: row.kind,
+            role: row.role,
+            name: row.name,
+            content_type: row.content_type,
+            size: row.size_bytes,
+            sha256: row.sha256,
+            width: row.width,
+            height: row.height,
+            job_id: row.job_id,
+            source_url: row.source_url,
+            created_at: row.created_at,
+            expires_at: row.expires_at,
+        }
+    }
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct AssetQuery {
+    /// `image`, `video` or `audio`.
+    kind: Option<String>,
+    /// 1–200, default 50.
+    limit: Option<String>,
+    /// ISO time: only assets created before it.
+    before: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AssetList {
+    pub assets: Vec<Asset>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_before: Option<DateTime<Utc>>,
+}
+
+async fn find(state: &AppState, client: &ClientId, id: &str) -> Result<AssetRow, ApiError> {
+    sqlx::query_as(AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM assets WHERE id = $1 AND client_id = $2 AND deleted_at IS NULL"
+    )))
+    .bind(id)
+    .bind(client.as_str())
+    .fetch_optional(&state.pool)
+    .await?
+    .ok_or(ApiError::NotFound("Asset not found."))
+}
+
+/// The assets this API client can access, newest first.
+#[utoipa::path(get, path = "/api/v1/assets", params(AssetQuery), tag = "assets",
+    responses((status = 200, body = AssetList), (status = 400, body = crate::error::ErrorBody),
+              (status = 401, body = crate::error::ErrorBody)))]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(query): Query<AssetQuery>,
+) -> Result<Json<AssetList>, ApiError> {
+    let limit = crate::jobs::routes::check_limit(query.limit.as_deref())?;
+    let before = crate::jobs::routes::check_before(query.before.as_deref())?;
+    if let Some(kind) = &query.kind
+        && !["image", "video", "audio"].contains(&kind.as_str())
+    {
+        return Err(ApiError::BadRequest(format!(
+            "kind: {kind:?} is not one of image, video, audio"
+        )));
+    }
+    let rows: Vec<AssetRow> = sqlx::query_as(AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM assets
+         WHERE client_id = $1 AND deleted_at IS NULL AND ($2::text IS NULL OR kind = $2)
+           AND ($3::timestamptz IS NULL OR created_at < $3)
+         ORDER BY created_at DESC, id DESC LIMIT $4"
+    )))
+    .bind(caller.client.as_str())
+    .bind(&query.kind)
+    .bind(before)
+    .bind(limit)
+    .fetch_all(&state.pool)
+    .await?;
+    let next_before = (rows.len() as i64 == limit)
+        .then(|| rows.last().map(|r| r.created_at))
+        .flatten();
+    Ok(Json(AssetList {
+        assets: rows.into_iter().map(Asset::from).collect(),
+        next_before,
+    }))
+}
+
+/// One asset.
+#[utoipa::path(get, path = "/api/v1/assets/{id}", tag = "assets",
+    responses((status = 200, body = Asset), (status = 401, body = crate::error::ErrorBody),
+              (status = 404, body = crate::error::ErrorBody)))]
+pub async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Asset>, ApiError> {
+    Ok(Json(find(&state, &caller.client, &id).await?.into()))
+}
+
+/// A single `bytes=` range in a form S3 accepts; anything else (several ranges, junk)
+/// is ignored and the whole file served, as RFC 9110 allows.
+pub fn single_range(header: Option<&str>) -> Option<String> {
+    let spec = header?.trim().strip_prefix("bytes=")?;
+    if spec.contains(',') {
+        return None;
+    }
+    let (start, end) = spec.split_once('-')?;
+    let digits = |s: &str| s.is_empty() || s.chars().all(|c| c.is_ascii_digit());
+    (digits(start) && digits(end) && !(start.is_empty() && end.is_empty()))
+        .then(|| format!("bytes={start}-{end}"))
+}
+
+/// The asset's bytes, streamed from storage; `Range: bytes=a-b` answers 206.
+#[utoipa::path(get, path = "/api/v1/assets/{id}/download", tag = "assets",
+    responses((status = 200, description = "the file", content_type = "application/octet-stream"),
+              (status = 206, description = "the requested range"),
+              (status = 401, body = crate::error::ErrorBody),
+              (status = 404, body = crate::error::ErrorBody),
+              (status = 416, description = "range not satisfiable")))]
+pub async fn download(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let asset = find(&state, &caller.client, &id).await?;
+    let range = single_range(headers.get(header::RANGE).and_then(|v| v.to_str().ok()));
+    let object = state
+        .storage
+        .client
+        .get_object()
+        .bucket(&state.storage.bucket)
+        .key(&asset.s3_key)
+        .set_range(range.clone())
+        .send()
+        .await;
+    let object = match object {
+        Ok(object) => object,
+        Err(err)
+            if err
+                .raw_response()
+                .is_some_and(|r| r.status().as_u16() == 416) =>
+        {
+            let mut response = StatusCode::RANGE_NOT_SATISFIABLE.into_response();
+            if let Ok(value) = HeaderValue::from_str(&format!("bytes */{}", asset.size_bytes)) {
+                response.headers_mut().insert(header::CONTENT_RANGE, value);
+            }
+            return Ok(response);
+        }
+        Err(err) => {
+            return Err(ApiError::Internal(
+                anyhow::Error::new(err).context(format!("reading {}", asset.s3_key)),
+            ));
+        }
+    };
+    let partial = range.is_some() && object.content_range().is_some();
+    let length = object.content_length().unwrap_or(asset.size_bytes);
+    let content_range = object.content_range().map(str::to_owned);
+    let body = Body::from_stream(ReaderStream::new(object.body.into_async_read()));
+    let mut response = body.into_response();
+    if partial {
+        *response.status_mut() = StatusCode::PARTIAL_CONTENT;
+        if let Some(value) = content_range.and_then(|v| HeaderValue::from_str(&v).ok()) {
+            response.headers_mut().insert(header::CONTENT_RANGE, value);
+        }
+    }
+    let headers = response.headers_mut();
+    let content_type = HeaderValue::from_str(&asset.content_type)
+        .unwrap_or(HeaderValue::from_static("application/octet-stream"));
+    headers.insert(header::CONTENT_TYPE, content_type);
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+    headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    let name = create::clean_name(&asset.name);
+    if let Ok(value) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
+        headers.insert(header::CONTENT_DISPOSITION, value);
+    }
+    Ok(response)
+}
+
+/// Delete an asset: its object is removed and it disappears from every route.
+#[utoipa::path(delete, path = "/api/v1/assets/{id}", tag = "assets",
+    responses((status = 204, description = "deleted"), (status = 401, body = crate::error::ErrorBody),
+              (status = 404, body = crate::error::ErrorBody)))]
+pub async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let key: Option<String> = sqlx::query_scalar(
+        "UPDATE assets SET deleted_at = now()
+         WHERE id = $1 AND client_id = $2 AND deleted_at IS NULL RETURNING s3_key",
+    )
+    .bind(&id)
+    .bind(caller.client.as_str())
+    .fetch_optional(&state.pool)
+    .await?;
+    let key = key.ok_or(ApiError::NotFound("Asset not found."))?;
+    create::discard_keys(&state, &[key]).await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Deletes expired assets' objects and marks their records, until cancelled.
+///
+/// On cancel: stops between assets. On error: logs; the next pass tries again (deleting
+/// an object twice is harmless, so replicas need no coordination).
+pub async fn retention(state: AppState, shutdown: tokio_util::sync::CancellationToken) {
+    let mut interval = tokio::time::interval(state.config.reconcile_interval * 6);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = interval.tick() => {},
+        }
+        let expired: Vec<(String, String)> = match sqlx::query_as(
+            "SELECT id, s3_key FROM assets WHERE deleted_at IS NULL AND expires_at < now()
+             ORDER BY expires_at LIMIT 500",
+        )
+        .fetch_all(&state.pool)
+        .await
+        {
+            Ok(rows) => rows,
+            Err(err) => {
+                tracing::warn!(error = %err, "retention query failed");
+                continue;
+            }
+        };
+        for (id, key) in expired {
+            if shutdown.is_cancelled() {
+                return;
+            }
+            let removed = state
+                .storage
+                .client
+                .delete_object()
+                .bucket(&state.storage.bucket)
+                .key(&key)
+                .send()
+                .await;
+            if let Err(err) = removed {
+                tracing::warn!(asset.id = %id, error = %aws_sdk_s3::error::DisplayErrorContext(&err), "expired object not deleted");
+                continue;
+            }
+            let _ = sqlx::query("UPDATE assets SET deleted_at = now() WHERE id = $1")
+                .bind(&id)
+                .execute(&state.pool)
+                .await;
+            tracing::info!(asset.id = %id, "expired asset deleted");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::single_range;
+
+    #[test]
+    fn only_single_well_formed_ranges_pass() {
+        assert_eq!(
+            single_range(Some("bytes=0-99")).as_deref(),
+            Some("bytes=0-99")
+        );
+        assert_eq!(
+            single_range(Some("bytes=100-")).as_deref(),
+            Some("bytes=100-")
+        );
+        assert_eq!(
+            single_range(Some("bytes=-500")).as_deref(),
+            Some("bytes=-500")
+        );
+        assert_eq!(single_range(Some("bytes=0-1,5-9")), None);
+        assert_eq!(single_range(Some("bytes=-")), None);
+        assert_eq!(single_range(Some("items=0-1")), None);
+        assert_eq!(single_range(Some("bytes=a-b")), None);
+        assert_eq!(single_range(None), None);
+    }
+}

@@ -1,0 +1,239 @@
+//! The claim responder: workers ask (NATS request/reply, one queue group across api
+//! replicas) to start an attempt, and get the job spec or a denial. Workers never touch
+//! PostgreSQL; this is where an attempt's lease is born.
+
+use anyhow::Context;
+use atelier_kit::ids::{AssetId, JobId};
+use atelier_proto::{
+    Message,
+    jobs::v1::{ClaimDenied, ClaimReply, ClaimRequest, InputRef, JobSpec, claim_reply, input_ref},
+};
+use futures::StreamExt;
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+
+use crate::{
+    AppState,
+    jobs::request::CreateJobRequest,
+    lifecycle::{self, Fence, Outcome},
+};
+
+/// Answers claims until cancelled.
+///
+/// On cancel: stops taking requests and waits for the claims in flight (each is one short
+/// transaction). On error: a failed claim is answered as denied-for-now and logged; the
+/// worker's message is redelivered later.
+pub async fn respond(state: AppState, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let subject = state.names.claim_subject();
+    let mut requests = state
+        .nats
+        .queue_subscribe(subject.clone(), format!("{subject}.api"))
+        .await
+        .context("subscribing to claims")?;
+    let tracker = TaskTracker::new();
+    loop {
+        let message = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            message = requests.next() => match message {
+                Some(message) => message,
+                None => break,
+            },
+        };
+        let state = state.clone();
+        // Each claim runs in its own task so a slow database does not stall the others,
+        // and a claim is never dropped half-way through its transaction.
+        tracker.spawn(async move {
+            let Some(reply_to) = message.reply.clone() else {
+                return;
+            };
+            let reply = match ClaimRequest::decode(message.payload.as_ref()) {
+                Ok(request) => answer(&state, request).await,
+                Err(err) => denied(format!("malformed claim request: {err}")),
+            };
+            if let Err(err) = state
+                .nats
+                .publish(reply_to, reply.encode_to_vec().into())
+                .await
+            {
+                tracing::warn!(error = %err, "claim reply not sent; the worker will retry");
+            }
+        });
+    }
+    tracker.close();
+    tracker.wait().await;
+    Ok(())
+}
+
+fn denied(reason: impl Into<String>) -> ClaimReply {
+    ClaimReply {
+        outcome: Some(claim_reply::Outcome::Denied(ClaimDenied {
+            reason: reason.into(),
+            retry_later: false,
+        })),
+    }
+}
+
+fn deferred(reason: impl Into<String>) -> ClaimReply {
+    ClaimReply {
+        outcome: Some(claim_reply::Outcome::Denied(ClaimDenied {
+            reason: reason.into(),
+            retry_later: true,
+        })),
+    }
+}
+
+#[tracing::instrument(skip_all, fields(job.id = %request.job_id, worker = %request.worker_id))]
+async fn answer(state: &AppState, request: ClaimRequest) -> ClaimReply {
+    match grant(state, &request).await {
+        Ok(reply) => reply,
+        Err(err) => {
+            tracing::warn!(error = format!("{err:#}"), "claim failed");
+            deferred("the claim could not be decided")
+        }
+    }
+}
+
+async fn grant(state: &AppState, request: &ClaimRequest) -> anyhow::Result<ClaimReply> {
+    let Some(job_id) = JobId::parse(&request.job_id) else {
+        return Ok(denied("no such job"));
+    };
+    let lease = ulid::Ulid::new().to_string();
+    let config = &state.config;
+    let claimed = lifecycle::claim(
+        &state.pool,
+        job_id.as_str(),
+        &lease,
+        config.run_timeout,
+        config.lease_stale_after,
+    )
+    .await?;
+    let Some(claimed) = claimed else {
+        let status: Option<String> = sqlx::query_scalar("SELECT status FROM jobs WHERE id = $1")
+            .bind(job_id.as_str())
+            .fetch_optional(&state.pool)
+            .await?;
+        let reason = match status.as_deref() {
+            None => "no such job".to_owned(),
+            Some("running") => "leased by another worker".to_owned(),
+            Some("queued") => "no attempts left".to_owned(),
+            Some(terminal) => format!("job is {terminal}"),
+        };
+        return Ok(denied(reason));
+    };
+    let request: CreateJobRequest =
+        serde_json::from_value(claimed.params.clone()).context("stored params do not parse")?;
+    let Some(inputs) = resolve_inputs(state, &claimed.client_id, &request).await? else {
+        let mut tx = state.pool.begin().await?;
+        let outcome = Outcome::Failed {
+            code: "input_missing".to_owned(),
+            message: "an input asset no longer exists".to_owned(),
+        };
+        lifecycle::finish(
+            &mut tx,
+            &state.names,
+            state.config.asset_retention,
+            job_id.as_str(),
+            Fence::Lease(&lease),
+            &outcome,
+            &[],
+        )
+        .await?;
+        tx.commit().await?;
+        return Ok(denied("an input asset no longer exists"));
+    };
+    tracing::info!(attempt = claimed.attempt, "claim granted");
+    Ok(ClaimReply {
+        outcome: Some(claim_reply::Outcome::Granted(JobSpec {
+            job_id: job_id.to_string(),
+            output_prefix: format!(
+                "outputs/{}/{job_id}/{}/",
+                claimed.client_id, claimed.attempt
+            ),
+            client_id: claimed.client_id,
+            capability: claimed.capability,
+            lease_token: lease,
+            attempt: claimed.attempt as u32,
+            max_attempts: claimed.max_attempts as u32,
+            params_json: claimed.params.to_string(),
+            inputs,
+            deadline_unix_ms: claimed.deadline_ms,
+        })),
+    })
+}
+
+/// `…/api/v1/assets/<id>/download`: a link to one of Atelier's own assets, which the
+/// worker reads from the bucket instead of fetching back through the public API.
+pub fn own_asset(raw: &str) -> Option<AssetId> {
+    let url = url::Url::parse(raw).ok()?;
+    let segments: Vec<&str> = url.path_segments()?.collect();
+    match segments.as_slice() {
+        [.., "api", "v1", "assets", id, "download"] => AssetId::parse(id),
+        _ => None,
+    }
+}
+
+async fn asset_key(state: &AppState, client: &str, id: &str) -> anyhow::Result<Option<String>> {
+    Ok(sqlx::query_scalar(
+        "SELECT s3_key FROM assets WHERE id = $1 AND client_id = $2 AND deleted_at IS NULL",
+    )
+    .bind(id)
+    .bind(client)
+    .fetch_optional(&state.pool)
+    .await?)
+}
+
+/// Inputs in a fixed order: `imageUrls`, `inputUrls`, `inputAssetIds`, then materials.
+/// Stored assets (by id, or by their own download URL) are handed over as bucket keys;
+/// `None` when one of them no longer exists.
+async fn resolve_inputs(
+    state: &AppState,
+    client: &str,
+    request: &CreateJobRequest,
+) -> anyhow::Result<Option<Vec<InputRef>>> {
+    let urls = request.image_urls.iter().chain(&request.input_urls);
+    let mut sources: Vec<input_ref::Source> = Vec::new();
+    for url in urls {
+        sources.push(match own_asset(url) {
+            Some(id) => input_ref::Source::S3Key(id.to_string()),
+            None => input_ref::Source::Url(url.clone()),
+        });
+    }
+    sources.extend(
+        request
+            .input_asset_ids
+            .iter()
+            .map(|id| input_ref::Source::S3Key(id.clone())),
+    );
+    sources.extend(request.materials.iter().map(|m| match own_asset(&m.url) {
+        Some(id) => input_ref::Source::S3Key(id.to_string()),
+        None => input_ref::Source::Url(m.url.clone()),
+    }));
+    // Asset ids become their keys, scoped to the job's client.
+    let mut inputs = Vec::with_capacity(sources.len());
+    for source in sources {
+        let source = match source {
+            input_ref::Source::S3Key(id) => match asset_key(state, client, &id).await? {
+                Some(key) => input_ref::Source::S3Key(key),
+                None => return Ok(None),
+            },
+            url => url,
+        };
+        inputs.push(InputRef {
+            source: Some(source),
+        });
+    }
+    Ok(Some(inputs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::own_asset;
+
+    #[test]
+    fn own_download_urls_are_recognised() {
+        let id = "asset_01jabcdefghjkmnpqrstvwxyz0";
+        let url = format!("https://atelier.example.com/api/v1/assets/{id}/download");
+        assert_eq!(own_asset(&url).map(|a| a.to_string()).as_deref(), Some(id));
+        assert!(own_asset("https://example.com/input.png").is_none());
+        assert!(own_asset("https://example.com/api/v1/assets/not-an-id/download").is_none());
+    }
+}

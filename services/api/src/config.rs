@@ -1,0 +1,152 @@
+//! The api-service's configuration, read once at start-up.
+
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use atelier_kit::{
+    config::{self, NatsConfig, S3Config, Secret},
+    ids::ClientId,
+};
+
+#[derive(Clone, Debug)]
+pub struct ApiConfig {
+    pub database_url: String,
+    pub database_pool_size: u32,
+    pub nats: NatsConfig,
+    pub s3: S3Config,
+    /// Keys from `ATELIER_API_KEYS`, installed (hashed) at start-up.
+    pub bootstrap_keys: Vec<(ClientId, Secret)>,
+    pub allow_private_networks: bool,
+    /// Largest JSON request body accepted.
+    pub max_body_bytes: usize,
+    /// How long a job may wait in `queued` before it expires.
+    pub job_ttl: Duration,
+    /// How long one attempt may run before it is failed.
+    pub run_timeout: Duration,
+    pub max_attempts: u32,
+    /// A running job whose last heartbeat is older than this may be claimed again.
+    pub lease_stale_after: Duration,
+    /// A queued job not claimed within this (doubling per re-dispatch) is dispatched again.
+    pub redispatch_after: Duration,
+    /// How often the reconciler and sweeper run.
+    pub reconcile_interval: Duration,
+    /// Largest upload (all files of one request together).
+    pub max_upload_bytes: u64,
+    /// Largest file fetched when registering a URL.
+    pub max_register_bytes: u64,
+    /// Image caps, checked from the header before anything is stored.
+    pub max_image_dimension: u32,
+    pub max_image_pixels: u64,
+    /// Inputs and outputs are deleted this long after they were stored.
+    pub asset_retention: Duration,
+    /// The tasks API's models and the capability each runs on.
+    pub task_models: Vec<(String, String)>,
+    pub prices: crate::credits::Prices,
+}
+
+impl ApiConfig {
+    pub fn from_env() -> anyhow::Result<Self> {
+        let config = Self {
+            database_url: config::database_url(),
+            database_pool_size: config::parsed("ATELIER_DATABASE_POOL_SIZE", 16)?,
+            nats: NatsConfig::from_env()?,
+            s3: S3Config::from_env()?,
+            bootstrap_keys: parse_api_keys(&config::string("ATELIER_API_KEYS", ""))
+                .context("ATELIER_API_KEYS")?,
+            allow_private_networks: config::flag("ATELIER_ALLOW_PRIVATE_NETWORKS", false)?,
+            max_body_bytes: config::parsed("ATELIER_MAX_JSON_BODY_BYTES", 1024 * 1024)?,
+            job_ttl: config::duration("ATELIER_JOB_TTL", Duration::from_secs(24 * 3600))?,
+            run_timeout: config::duration("ATELIER_JOB_RUN_TIMEOUT", Duration::from_secs(3600))?,
+            max_attempts: config::parsed("ATELIER_JOB_MAX_ATTEMPTS", 6)?,
+            lease_stale_after: config::duration(
+                "ATELIER_LEASE_STALE_AFTER",
+                Duration::from_secs(45),
+            )?,
+            redispatch_after: config::duration(
+                "ATELIER_REDISPATCH_AFTER",
+                Duration::from_secs(120),
+            )?,
+            reconcile_interval: config::duration(
+                "ATELIER_RECONCILE_INTERVAL",
+                Duration::from_secs(10),
+            )?,
+            max_upload_bytes: config::parsed("ATELIER_MAX_UPLOAD_BYTES", 2 * 1024 * 1024 * 1024)?,
+            max_register_bytes: config::parsed("ATELIER_MAX_REGISTER_BYTES", 512 * 1024 * 1024)?,
+            max_image_dimension: config::parsed("ATELIER_MAX_IMAGE_DIMENSION", 16384)?,
+            max_image_pixels: config::parsed("ATELIER_MAX_IMAGE_PIXELS", 100_000_000)?,
+            asset_retention: config::duration(
+                "ATELIER_ASSET_RETENTION",
+                Duration::from_secs(30 * 24 * 3600),
+            )?,
+            task_models: parse_task_models(&config::string(
+                "ATELIER_TASK_MODELS",
+                "seedance-2=video.generate,gpt-image-2=image.generate,nano-banana-2=image.generate",
+            ))
+            .context("ATELIER_TASK_MODELS")?,
+            prices: crate::credits::Prices::parse(
+                &config::string("ATELIER_MODEL_PRICES", "gpt-image-2=15,nano-banana-2=10"),
+                &config::string("ATELIER_VIDEO_CREDITS_PER_SECOND", "480p=2,720p=3,1080p=5"),
+            )?,
+        };
+        if config.max_attempts == 0 {
+            bail!("ATELIER_JOB_MAX_ATTEMPTS must be at least 1");
+        }
+        Ok(config)
+    }
+}
+
+/// Parses the seed's `client:key,client:key` format.
+pub fn parse_api_keys(raw: &str) -> anyhow::Result<Vec<(ClientId, Secret)>> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (client, key) = pair
+                .split_once(':')
+                .context("each entry must be client:key")?;
+            let client = ClientId::parse(client.trim()).with_context(|| {
+                format!("client id {client:?} must be 1-64 letters, digits, '-' or '_'")
+            })?;
+            let key = key.trim();
+            if key.len() < 8 {
+                bail!("the key for client {client} is shorter than 8 characters");
+            }
+            Ok((client, Secret::new(key)))
+        })
+        .collect()
+}
+
+/// Parses `model=capability,...`; every capability must be one Atelier knows.
+pub fn parse_task_models(raw: &str) -> anyhow::Result<Vec<(String, String)>> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (model, capability) = pair
+                .split_once('=')
+                .context("each entry must be model=capability")?;
+            let capability = capability.trim();
+            if !atelier_kit::nats::CAPABILITIES.contains(&capability) {
+                bail!("{capability:?} is not a capability");
+            }
+            Ok((model.trim().to_owned(), capability.to_owned()))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_seed_key_format_parses() {
+        let keys = parse_api_keys("partner-a:key-a-123,partner-b:key-b-456").unwrap();
+        assert_eq!(keys.len(), 2);
+        assert_eq!(keys[0].0.as_str(), "partner-a");
+        assert_eq!(keys[1].1.expose(), "key-b-456");
+        assert!(parse_api_keys("").unwrap().is_empty());
+        assert!(parse_api_keys("no-colon").is_err());
+        assert!(parse_api_keys("bad client:key-12345").is_err());
+        assert!(parse_api_keys("a:short").is_err());
+    }
+}

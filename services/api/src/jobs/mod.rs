@@ -1,0 +1,7 @@
+//! Jobs of the native API: the request rules, the stored row and its JSON view, the
+//! accepting write, and the routes.
+
+pub mod request;
+pub mod routes;
+pub mod store;
+pub mod view;

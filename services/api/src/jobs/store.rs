@@ -1,0 +1,169 @@
+//! Job reads and the accepting write: the job row and its dispatch message in one
+//! transaction, with Idempotency-Key reuse decided by the database's unique constraint.
+
+use atelier_kit::ids::{ClientId, JobId};
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+use sqlx::AssertSqlSafe;
+use sqlx::PgPool;
+
+use super::{
+    request::CreateJobRequest,
+    view::{JOB_COLUMNS, JobRow},
+};
+use crate::{AppState, credits, dispatch, error::ApiError};
+
+pub enum Created {
+    New(JobRow),
+    Reused(JobRow),
+}
+
+/// SHA-256 of the request as parsed; serde_json maps keep keys sorted, so the same
+/// fields in another order or spacing hash the same.
+pub fn request_hash(body: &serde_json::Value) -> Vec<u8> {
+    Sha256::digest(body.to_string().as_bytes()).to_vec()
+}
+
+/// Everything that defines a job being accepted, whichever face it came through.
+pub struct NewJob {
+    pub client: ClientId,
+    pub request: CreateJobRequest,
+    /// Hash of the request body, for Idempotency-Key reuse.
+    pub hash: Vec<u8>,
+    pub idempotency_key: Option<String>,
+    /// The tasks API's model and its price; charged in the accepting transaction.
+    pub model_id: Option<String>,
+    pub credits: i64,
+    pub request_id: String,
+}
+
+/// Inserts the job, its charge and its dispatch in one transaction, or returns the job an
+/// earlier request with the same Idempotency-Key created.
+pub async fn create(state: &AppState, new: &NewJob) -> Result<Created, ApiError> {
+    let id = JobId::generate();
+    let (client, req, hash) = (&new.client, &new.request, &new.hash);
+    let idempotency_key = new.idempotency_key.as_deref();
+    let params = serde_json::to_value(req).map_err(anyhow::Error::from)?;
+    let mut tx = state.pool.begin().await?;
+    let inserted: Option<String> = sqlx::query_scalar(
+        "INSERT INTO jobs (id, client_id, capability, status, params, webhook_url,
+                           idempotency_key, request_hash, max_attempts, expires_at,
+                           model_id, credits, request_id, trace_id)
+         VALUES ($1, $2, $3, 'queued', $4, $5, $6, $7, $8, now() + $9, $10, $11, $12, $13)
+         ON CONFLICT (client_id, idempotency_key) DO NOTHING
+         RETURNING id",
+    )
+    .bind(id.as_str())
+    .bind(client.as_str())
+    .bind(&req.capability)
+    .bind(&params)
+    .bind(&req.webhook_url)
+    .bind(idempotency_key)
+    .bind(hash)
+    .bind(state.config.max_attempts as i32)
+    .bind(state.config.job_ttl)
+    .bind(&new.model_id)
+    .bind(new.credits)
+    .bind(&new.request_id)
+    .bind(new_trace_id())
+    .fetch_optional(&mut *tx)
+    .await?;
+
+    if inserted.is_none() {
+        tx.rollback().await?;
+        let key = idempotency_key.unwrap_or_default();
+        let existing: (String, Vec<u8>) = sqlx::query_as(
+            "SELECT id, request_hash FROM jobs WHERE client_id = $1 AND idempotency_key = $2",
+        )
+        .bind(client.as_str())
+        .bind(key)
+        .fetch_one(&state.pool)
+        .await?;
+        if &existing.1 != hash {
+            return Err(ApiError::Conflict(format!(
+                "Idempotency-Key {key:?} was already used with a different request body."
+            )));
+        }
+        let job = get(&state.pool, client, &existing.0)
+            .await?
+            .ok_or(ApiError::NotFound("Job not found."))?;
+        return Ok(Created::Reused(job));
+    }
+
+    if new.credits > 0 {
+        credits::charge(&mut tx, client.as_str(), id.as_str(), new.credits)
+            .await
+            .map_err(|err| match err {
+                credits::ChargeError::Insufficient { .. } => {
+                    ApiError::InsufficientCredits(err.to_string())
+                }
+                credits::ChargeError::Database(err) => err.into(),
+            })?;
+    }
+    dispatch::enqueue(&mut tx, &state.names, &id, &req.capability, 1).await?;
+    let job: JobRow = sqlx::query_as(AssertSqlSafe(format!(
+        "SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1"
+    )))
+    .bind(id.as_str())
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Created::New(job))
+}
+
+/// A W3C trace id: 16 random bytes as 32 lowercase hex digits (never all zero).
+pub fn new_trace_id() -> String {
+    let mut bytes = [0u8; 16];
+    rand::RngCore::fill_bytes(&mut rand::rng(), &mut bytes);
+    bytes[15] |= 1;
+    hex::encode(bytes)
+}
+
+/// Runs [`create`] in its own task: a client hanging up mid-request must not cancel the
+/// transaction half-way (that would poison the pooled connection, sqlx #4393).
+pub async fn create_detached(state: AppState, new: NewJob) -> Result<Created, ApiError> {
+    tokio::spawn(async move { create(&state, &new).await })
+        .await
+        .map_err(|err| ApiError::Internal(err.into()))?
+}
+
+pub async fn get(pool: &PgPool, client: &ClientId, id: &str) -> sqlx::Result<Option<JobRow>> {
+    sqlx::query_as(AssertSqlSafe(format!(
+        "SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1 AND client_id = $2"
+    )))
+    .bind(id)
+    .bind(client.as_str())
+    .fetch_optional(pool)
+    .await
+}
+
+pub struct ListFilter {
+    pub status: Option<String>,
+    pub capability: Option<String>,
+    pub before: Option<DateTime<Utc>>,
+    pub limit: i64,
+}
+
+/// Newest first; `before` pages backwards in time.
+pub async fn list(
+    pool: &PgPool,
+    client: &ClientId,
+    filter: &ListFilter,
+) -> sqlx::Result<Vec<JobRow>> {
+    sqlx::query_as(AssertSqlSafe(format!(
+        "SELECT {JOB_COLUMNS} FROM jobs
+         WHERE client_id = $1
+           AND ($2::text IS NULL OR status = $2)
+           AND ($3::text IS NULL OR capability = $3)
+           AND ($4::timestamptz IS NULL OR created_at < $4)
+         ORDER BY created_at DESC, id DESC
+         LIMIT $5"
+    )))
+    .bind(client.as_str())
+    .bind(&filter.status)
+    .bind(&filter.capability)
+    .bind(filter.before)
+    .bind(filter.limit)
+    .fetch_all(pool)
+    .await
+}

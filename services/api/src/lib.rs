@@ -1,0 +1,127 @@
+//! The api-service: the native HTTP API, and the database-side machinery of a job's life
+//! (outbox relay, claim responder, event projector, reconciler and sweeper). It owns the
+//! PostgreSQL schema.
+
+pub mod assets;
+pub mod auth;
+pub mod capabilities;
+pub mod claim;
+pub mod config;
+pub mod credits;
+pub mod db;
+pub mod dispatch;
+pub mod error;
+pub mod http;
+pub mod jobs;
+pub mod lifecycle;
+pub mod openapi;
+pub mod outbox;
+pub mod presence;
+pub mod projector;
+pub mod recovery;
+pub mod tasks;
+pub mod webhooks;
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use atelier_kit::{nats::Names, storage::Storage};
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+
+pub use config::ApiConfig;
+
+/// What every handler and background task of the api shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<ApiConfig>,
+    pub pool: PgPool,
+    pub nats: async_nats::Client,
+    pub js: async_nats::jetstream::Context,
+    pub names: Names,
+    pub storage: Storage,
+    pub presence: presence::Presence,
+    /// The SSRF-guarded client for URLs partners give us (asset registration).
+    pub guard: atelier_netguard::GuardedClient,
+}
+
+/// Connects, migrates, installs bootstrap keys, then serves HTTP on `listener` and runs
+/// the background tasks until `shutdown` fires.
+pub async fn run(
+    config: ApiConfig,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let pool = db::connect(&config.database_url, config.database_pool_size).await?;
+    db::migrate(&pool).await?;
+    for (client, key) in &config.bootstrap_keys {
+        auth::install_key(&pool, client, key, "ATELIER_API_KEYS")
+            .await
+            .context("installing ATELIER_API_KEYS")?;
+    }
+    let nats = atelier_kit::nats::connect(&config.nats, "atelier-api").await?;
+    let js = async_nats::jetstream::new(nats.clone());
+    let names = Names::from_config(&config.nats);
+    // The relay publishes into every work stream, so it makes sure they exist.
+    for capability in atelier_kit::nats::CAPABILITIES {
+        atelier_kit::nats::ensure_stream(&js, names.job_stream_config(capability)).await?;
+    }
+    atelier_kit::nats::ensure_stream(&js, names.webhooks_stream_config()).await?;
+    atelier_kit::nats::ensure_stream(&js, names.events_stream_config()).await?;
+    let storage = Storage::connect(&config.s3).await;
+    storage.ensure_bucket().await?;
+
+    let guard = atelier_netguard::GuardedClient::new(atelier_netguard::GuardConfig {
+        allow_private_networks: config.allow_private_networks,
+        request_timeout: std::time::Duration::from_secs(300),
+        ..Default::default()
+    })
+    .context("building the guarded http client")?;
+    let state = AppState {
+        guard,
+        config: Arc::new(config),
+        pool: pool.clone(),
+        nats: nats.clone(),
+        js: js.clone(),
+        names: names.clone(),
+        storage,
+        presence: presence::Presence::default(),
+    };
+    let tasks = TaskTracker::new();
+    tasks.spawn(outbox::relay(pool.clone(), js.clone(), shutdown.clone()));
+    tasks.spawn(projector::run(state.clone(), shutdown.clone()));
+    tasks.spawn(recovery::run(state.clone(), shutdown.clone()));
+    tasks.spawn(assets::retention(state.clone(), shutdown.clone()));
+    tasks.spawn(presence::listen(
+        nats.clone(),
+        names.presence_wildcard(),
+        state.presence.clone(),
+        shutdown.clone(),
+    ));
+    {
+        let (state, shutdown) = (state.clone(), shutdown.clone());
+        tasks.spawn(async move {
+            if let Err(err) = claim::respond(state, shutdown.clone()).await {
+                // Without claims no job can start: stop the role so it is restarted.
+                tracing::error!(error = format!("{err:#}"), "claim responder stopped");
+                shutdown.cancel();
+            }
+        });
+    }
+    tasks.close();
+    tracing::info!(addr = %listener.local_addr()?, "api listening");
+    let served = axum::serve(listener, http::router(state))
+        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+        .await;
+    shutdown.cancel();
+    tasks.wait().await;
+    pool.close().await;
+    served.context("http server")
+}
+
+/// `atelier migrate`: applies the api's migrations and exits.
+pub async fn migrate(config: &ApiConfig) -> anyhow::Result<()> {
+    let pool = db::connect(&config.database_url, 2).await?;
+    db::migrate(&pool).await
+}

@@ -1,0 +1,292 @@
+//! Every state transition of a job after it is accepted. Each is one fenced `UPDATE`:
+//! the `WHERE` clause states which jobs may move, so a stale or duplicate event, a
+//! second sweeper or a racing replica changes nothing. Terminal states absorb; the
+//! transaction that commits a terminal state also records the outputs and queues the
+//! webhook, so neither can exist without the other.
+
+use std::time::Duration;
+
+use atelier_kit::{
+    ids::{AssetId, JobId},
+    nats::Names,
+};
+use atelier_proto::jobs::v1::Output;
+use serde_json::json;
+use sqlx::AssertSqlSafe;
+use sqlx::{PgPool, Postgres, Transaction};
+
+use crate::{
+    credits, dispatch,
+    jobs::view::{JOB_COLUMNS, Job, JobRow},
+};
+
+/// Which jobs a terminal transition may apply to.
+#[derive(Clone, Copy, Debug)]
+pub enum Fence<'a> {
+    /// An event from the worker holding this lease.
+    Lease(&'a str),
+    /// A job still queued past its time-to-live.
+    QueuedPastTtl,
+    /// A running attempt past its deadline.
+    RunningPastDeadline,
+    /// A running job whose worker stopped heartbeating on its last attempt.
+    StaleOnLastAttempt(Duration),
+}
+
+impl Fence<'_> {
+    /// The condition, with `$5` bound to [`Fence::bind_value`].
+    pub fn condition(&self) -> &'static str {
+        match self {
+            Fence::Lease(_) => "status = 'running' AND lease_token = $5",
+            Fence::QueuedPastTtl => "status = 'queued' AND expires_at < now() AND $5::text IS NULL",
+            Fence::RunningPastDeadline => {
+                "status = 'running' AND run_deadline_at < now() AND $5::text IS NULL"
+            }
+            Fence::StaleOnLastAttempt(_) => {
+                "status = 'running' AND attempt >= max_attempts
+                 AND heartbeat_at < now() - $5::text::interval"
+            }
+        }
+    }
+
+    pub fn bind_value(&self) -> Option<String> {
+        match self {
+            Fence::Lease(token) => Some((*token).to_owned()),
+            Fence::StaleOnLastAttempt(after) => Some(format!("{} milliseconds", after.as_millis())),
+            _ => None,
+        }
+    }
+}
+
+/// How a job ends.
+#[derive(Clone, Debug)]
+pub enum Outcome {
+    Succeeded(Vec<Output>),
+    Failed { code: String, message: String },
+    Expired,
+}
+
+impl Outcome {
+    fn status(&self) -> &'static str {
+        match self {
+            Outcome::Succeeded(_) => "succeeded",
+            Outcome::Failed { .. } => "failed",
+            Outcome::Expired => "expired",
+        }
+    }
+
+    fn error(&self) -> (Option<&str>, Option<&str>) {
+        match self {
+            Outcome::Succeeded(_) => (None, None),
+            Outcome::Failed { code, message } => (Some(code), Some(message)),
+            Outcome::Expired => (
+                Some("expired"),
+                Some("the job was not started before its time-to-live ran out"),
+            ),
+        }
+    }
+}
+
+/// Commits a terminal state if the fence allows it; returns the job if this call made
+/// the transition, `None` if the job had already moved on.
+pub async fn finish(
+    tx: &mut Transaction<'_, Postgres>,
+    names: &Names,
+    retention: Duration,
+    job_id: &str,
+    fence: Fence<'_>,
+    outcome: &Outcome,
+    inputs: &[Output],
+) -> sqlx::Result<Option<Job>> {
+    let (code, message) = outcome.error();
+    let moved: Option<(String, Option<String>)> = sqlx::query_as(AssertSqlSafe(format!(
+        "UPDATE jobs SET status = $2, error_code = $3, error_message = $4,
+                finished_at = now(), updated_at = now(), lease_token = NULL,
+                progress_pct = CASE WHEN $2 = 'succeeded' THEN 100 ELSE progress_pct END,
+                current_step = $2
+         WHERE id = $1 AND {}
+         RETURNING client_id, webhook_url",
+        fence.condition()
+    )))
+    .bind(job_id)
+    .bind(outcome.status())
+    .bind(code)
+    .bind(message)
+    .bind(fence.bind_value())
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some((client, webhook_url)) = moved else {
+        return Ok(None);
+    };
+    record_assets(tx, job_id, &client, "input", inputs, retention).await?;
+    match outcome {
+        Outcome::Succeeded(outputs) => {
+            record_assets(tx, job_id, &client, "output", outputs, retention).await?;
+        }
+        Outcome::Failed { .. } | Outcome::Expired => {
+            credits::refund(tx, job_id).await?;
+        }
+    }
+    let row: JobRow = sqlx::query_as(AssertSqlSafe(format!(
+        "SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1"
+    )))
+    .bind(job_id)
+    .fetch_one(&mut **tx)
+    .await?;
+    let job = Job::from(row);
+    if let Some(url) = webhook_url {
+        let payload = json!({
+            "event": format!("generation.{}", outcome.status()),
+            "job": &job,
+        });
+        let job_id = JobId::from_trusted(job_id.to_owned());
+        dispatch::enqueue_webhook(
+            tx,
+            names,
+            &job_id,
+            &client,
+            &url,
+            payload.to_string(),
+            job.trace_id.as_deref(),
+        )
+        .await?;
+    }
+    Ok(Some(job))
+}
+
+/// Records a job's files: its outputs, or the inputs its worker fetched from URLs and kept.
+async fn record_assets(
+    tx: &mut Transaction<'_, Postgres>,
+    job_id: &str,
+    client: &str,
+    role: &str,
+    files: &[Output],
+    retention: Duration,
+) -> sqlx::Result<()> {
+    for (position, output) in files.iter().enumerate() {
+        // The asset kinds the schema allows; anything else an engine reports is an image.
+        let kind = match output.content_type.split('/').next() {
+            Some("video") => "video",
+            Some("audio") => "audio",
+            _ => "image",
+        };
+        let positive = |v: u32| (v > 0).then_some(v as i32);
+        sqlx::query(
+            "INSERT INTO assets (id, client_id, job_id, position, role, kind, name, s3_key,
+                                 content_type, size_bytes, sha256, width, height, expires_at)
+             VALUES ($1, $2, $3, $4, $14, $5, $6, $7, $8, $9, $10, $11, $12, now() + $13)",
+        )
+        .bind(AssetId::generate().as_str())
+        .bind(client)
+        .bind(job_id)
+        .bind(position as i32)
+        .bind(kind)
+        .bind(&output.name)
+        .bind(&output.s3_key)
+        .bind(&output.content_type)
+        .bind(output.size as i64)
+        .bind(&output.sha256)
+        .bind(positive(output.width))
+        .bind(positive(output.height))
+        .bind(retention)
+        .bind(role)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// What a granted claim hands to the worker.
+#[derive(Debug, sqlx::FromRow)]
+pub struct Claimed {
+    pub client_id: String,
+    pub capability: String,
+    pub params: serde_json::Value,
+    pub attempt: i32,
+    pub max_attempts: i32,
+    pub deadline_ms: i64,
+}
+
+/// Starts an attempt: only a queued job, or a running one whose worker went silent, can
+/// be claimed, and only while attempts remain.
+pub async fn claim(
+    pool: &PgPool,
+    job_id: &str,
+    lease_token: &str,
+    run_timeout: Duration,
+    stale_after: Duration,
+) -> sqlx::Result<Option<Claimed>> {
+    sqlx::query_as(
+        "UPDATE jobs SET status = 'running', lease_token = $2, attempt = attempt + 1,
+                started_at = COALESCE(started_at, now()), heartbeat_at = now(),
+                run_deadline_at = now() + $3, updated_at = now(), progress_pct = 0,
+                current_step = 'claimed', error_code = NULL, error_message = NULL
+         WHERE id = $1 AND attempt < max_attempts
+           AND (status = 'queued' OR (status = 'running' AND heartbeat_at < now() - $4))
+         RETURNING client_id, capability, params, attempt, max_attempts,
+                   (extract(epoch FROM run_deadline_at) * 1000)::bigint AS deadline_ms",
+    )
+    .bind(job_id)
+    .bind(lease_token)
+    .bind(run_timeout)
+    .bind(stale_after)
+    .fetch_optional(pool)
+    .await
+}
+
+/// A progress event is also the attempt's heartbeat.
+pub async fn progress(
+    pool: &PgPool,
+    job_id: &str,
+    lease_token: &str,
+    percent: u32,
+    step: &str,
+) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "UPDATE jobs SET progress_pct = $3, current_step = $4, heartbeat_at = now(),
+                updated_at = now()
+         WHERE id = $1 AND lease_token = $2 AND status = 'running'",
+    )
+    .bind(job_id)
+    .bind(lease_token)
+    .bind(percent.min(100) as i32)
+    .bind(step)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// A retryable failure with attempts left: back to `queued`, with its next dispatch
+/// waiting in the outbox until the retry delay has passed. The worker acks its message, so
+/// nothing sits in the work stream meanwhile and no delivery budget is spent on waiting.
+pub async fn release(
+    tx: &mut Transaction<'_, Postgres>,
+    names: &Names,
+    job_id: &str,
+    lease_token: &str,
+    code: &str,
+    message: &str,
+    retry_in: Duration,
+) -> sqlx::Result<bool> {
+    let released: Option<(String, i32)> = sqlx::query_as(
+        "UPDATE jobs SET status = 'queued', lease_token = NULL, heartbeat_at = NULL,
+                error_code = $3, error_message = $4, current_step = 'retrying',
+                dispatch_seq = dispatch_seq + 1, dispatched_at = now() + $5,
+                updated_at = now()
+         WHERE id = $1 AND lease_token = $2 AND status = 'running'
+         RETURNING capability, dispatch_seq",
+    )
+    .bind(job_id)
+    .bind(lease_token)
+    .bind(code)
+    .bind(message)
+    .bind(retry_in)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some((capability, seq)) = released else {
+        return Ok(false);
+    };
+    let job = JobId::from_trusted(job_id.to_owned());
+    dispatch::enqueue_after(tx, names, &job, &capability, seq, retry_in).await?;
+    Ok(true)
+}

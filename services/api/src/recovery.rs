@@ -1,0 +1,215 @@
+//! The reconciler and the sweeper: the database-driven safety net under JetStream.
+//! Once per interval, one api replica (the holder of a transaction-scoped advisory
+//! lock) expires jobs queued past their time-to-live, fails attempts past their
+//! deadline or whose worker vanished on the last attempt, re-queues silent running jobs
+//! with attempts left, and re-dispatches queued jobs whose dispatch was never claimed
+//! (JetStream may lose acknowledged messages, so the database must be able to recover
+//! every job on its own).
+
+use std::time::Duration;
+
+use anyhow::Context;
+use atelier_kit::ids::JobId;
+use sqlx::AssertSqlSafe;
+use sqlx::{Postgres, Transaction};
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    AppState, dispatch,
+    lifecycle::{self, Fence, Outcome},
+};
+
+/// Arbitrary but fixed: the advisory lock that elects this tick's leader.
+const LEADER_LOCK: i64 = 0x4154_454c_4945_5201;
+const BATCH: i64 = 200;
+
+/// Runs a tick every `reconcile_interval` until cancelled.
+///
+/// On cancel: waits for the tick in progress (one transaction). On error: logs and tries
+/// again next tick.
+pub async fn run(state: AppState, shutdown: CancellationToken) {
+    let mut interval = tokio::time::interval(state.config.reconcile_interval);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = interval.tick() => {},
+        }
+        let heartbeats_current = projector_caught_up(&state).await;
+        match tick(&state, heartbeats_current).await {
+            Ok(expired) => purge_work(&state, &expired).await,
+            Err(err) => tracing::warn!(error = format!("{err:#}"), "reconciler tick failed"),
+        }
+    }
+}
+
+/// Heartbeats reach the database through the projector, so a silent job can only be told
+/// from a backlog once the projector has applied every event it was sent (after an api
+/// outage it may be minutes behind). Unknown counts as behind.
+async fn projector_caught_up(state: &AppState) -> bool {
+    let check = async {
+        let stream = state.js.get_stream(state.names.events_stream()).await?;
+        let durable = state.names.durable("api-projector");
+        let info = stream.consumer_info(&durable).await?;
+        anyhow::Ok(info.num_pending == 0)
+    };
+    match check.await {
+        Ok(caught_up) => caught_up,
+        Err(err) => {
+            tracing::debug!(error = format!("{err:#}"), "projector lag unknown");
+            false
+        }
+    }
+}
+
+/// One pass; returns the jobs it expired, whose work messages can now be purged. Silent
+/// running jobs are judged only when `heartbeats_current` (the projector is caught up).
+pub async fn tick(
+    state: &AppState,
+    heartbeats_current: bool,
+) -> anyhow::Result<Vec<(String, String)>> {
+    let mut tx = state.pool.begin().await?;
+    let leader: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
+        .bind(LEADER_LOCK)
+        .fetch_one(&mut *tx)
+        .await?;
+    if !leader {
+        return Ok(Vec::new());
+    }
+    let stale = state.config.lease_stale_after;
+    let expired = end_all(state, &mut tx, Fence::QueuedPastTtl, &Outcome::Expired).await?;
+    let deadline = Outcome::Failed {
+        code: "deadline_exceeded".to_owned(),
+        message: format!(
+            "the attempt ran longer than {}s",
+            state.config.run_timeout.as_secs()
+        ),
+    };
+    end_all(state, &mut tx, Fence::RunningPastDeadline, &deadline).await?;
+    let lost = Outcome::Failed {
+        code: "worker_lost".to_owned(),
+        message: "the worker stopped reporting during the last attempt".to_owned(),
+    };
+    if heartbeats_current {
+        end_all(state, &mut tx, Fence::StaleOnLastAttempt(stale * 2), &lost).await?;
+        requeue_silent(state, &mut tx, stale * 2).await?;
+    }
+    redispatch_unclaimed(state, &mut tx).await?;
+    tx.commit().await?;
+    Ok(expired)
+}
+
+/// Applies one terminal transition to every job its fence selects.
+async fn end_all(
+    state: &AppState,
+    tx: &mut Transaction<'_, Postgres>,
+    fence: Fence<'_>,
+    outcome: &Outcome,
+) -> anyhow::Result<Vec<(String, String)>> {
+    if let Fence::Lease(_) = fence {
+        anyhow::bail!("the sweeper never holds a lease");
+    }
+    // The same condition the transition itself is fenced by, so selection and update agree.
+    let candidates: Vec<(String, String)> = sqlx::query_as(AssertSqlSafe(format!(
+        "SELECT id, capability FROM jobs WHERE {} ORDER BY id LIMIT {BATCH}
+         FOR UPDATE SKIP LOCKED",
+        fence.condition().replace("$5", "$1")
+    )))
+    .bind(fence.bind_value())
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut ended = Vec::new();
+    for (id, capability) in candidates {
+        if let Some(job) = lifecycle::finish(
+            tx,
+            &state.names,
+            state.config.asset_retention,
+            &id,
+            fence,
+            outcome,
+            &[],
+        )
+        .await?
+        {
+            tracing::info!(job.id = %id, status = %job.status, "job ended by the sweeper");
+            ended.push((id, capability));
+        }
+    }
+    Ok(ended)
+}
+
+/// Running jobs whose worker went silent (killed, partitioned) go back to the queue with
+/// a fresh dispatch while attempts remain.
+async fn requeue_silent(
+    state: &AppState,
+    tx: &mut Transaction<'_, Postgres>,
+    stale_after: Duration,
+) -> anyhow::Result<()> {
+    let rows: Vec<(String, String, i32)> = sqlx::query_as(
+        "UPDATE jobs SET status = 'queued', lease_token = NULL, heartbeat_at = NULL,
+                dispatch_seq = dispatch_seq + 1, dispatched_at = now(),
+                current_step = 'requeued', updated_at = now()
+         WHERE status = 'running' AND attempt < max_attempts AND heartbeat_at < now() - $1
+         RETURNING id, capability, dispatch_seq",
+    )
+    .bind(stale_after)
+    .fetch_all(&mut **tx)
+    .await?;
+    for (id, capability, seq) in rows {
+        tracing::warn!(job.id = %id, "silent running job re-queued");
+        let id = JobId::from_trusted(id);
+        dispatch::enqueue(tx, &state.names, &id, &capability, seq).await?;
+    }
+    Ok(())
+}
+
+/// Queued jobs not claimed in time are dispatched again, backing off (doubling, capped at
+/// 32x) so a capability with no worker running does not fill its stream.
+async fn redispatch_unclaimed(
+    state: &AppState,
+    tx: &mut Transaction<'_, Postgres>,
+) -> anyhow::Result<()> {
+    let rows: Vec<(String, String, i32)> = sqlx::query_as(AssertSqlSafe(format!(
+        "UPDATE jobs SET dispatch_seq = dispatch_seq + 1, dispatched_at = now(), updated_at = now()
+         WHERE id IN (
+             SELECT id FROM jobs
+             WHERE status = 'queued'
+               AND dispatched_at < now() - $1 * power(2, least(dispatch_seq - 1, 5))
+             ORDER BY id LIMIT {BATCH} FOR UPDATE SKIP LOCKED)
+         RETURNING id, capability, dispatch_seq"
+    )))
+    .bind(state.config.redispatch_after)
+    .fetch_all(&mut **tx)
+    .await?;
+    for (id, capability, seq) in rows {
+        tracing::info!(job.id = %id, dispatch_seq = seq, "unclaimed job re-dispatched");
+        let id = JobId::from_trusted(id);
+        dispatch::enqueue(tx, &state.names, &id, &capability, seq).await?;
+    }
+    Ok(())
+}
+
+/// Removes the work messages of jobs that ended without running, so nothing is left in
+/// a work stream for a terminal job. Best effort: a message that survives is denied at
+/// claim and dropped.
+async fn purge_work(state: &AppState, ended: &[(String, String)]) {
+    for (id, capability) in ended {
+        let result = async {
+            let stream = state
+                .js
+                .get_stream(state.names.job_stream(capability))
+                .await
+                .context("looking up the work stream")?;
+            stream
+                .purge()
+                .filter(format!("{}.{id}", state.names.job_subject(capability)))
+                .await
+                .context("purging")?;
+            anyhow::Ok(())
+        }
+        .await;
+        if let Err(err) = result {
+            tracing::debug!(job.id = %id, error = format!("{err:#}"), "work messages not purged");
+        }
+    }
+}

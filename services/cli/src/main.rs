@@ -1,0 +1,219 @@
+//! `atelier`: the one binary. It parses the command line, loads the role's typed
+//! configuration and calls the role's `run`; it holds no logic of its own.
+
+use anyhow::{Context, bail};
+use atelier_kit::{config, ids::ClientId, shutdown};
+use clap::{Parser, Subcommand};
+use tokio::net::TcpListener;
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+
+#[derive(Parser)]
+#[command(name = "atelier", version, about = "Asynchronous AI-generation jobs")]
+struct Cli {
+    #[command(subcommand)]
+    role: Role,
+}
+
+#[derive(Subcommand)]
+enum Role {
+    /// The HTTP API, outbox relay, claim responder, projector, reconciler and sweeper.
+    Api,
+    /// A worker for one capability: image, inpaint, upscale or video.
+    Worker { capability: String },
+    /// The webhook-service.
+    Webhook,
+    /// Every role in one process (local use, small installs, tests).
+    All,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// API key administration.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Credit administration.
+    Credits {
+        #[command(subcommand)]
+        command: CreditsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum CreditsCommand {
+    /// Add credits to a client's balance (recorded in its ledger).
+    Grant {
+        #[arg(long)]
+        client: String,
+        #[arg(long)]
+        amount: i64,
+        #[arg(long, default_value = "granted by an operator")]
+        note: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Create a key for a client and print it once; only its SHA-256 is stored.
+    Create {
+        #[arg(long)]
+        client: String,
+    },
+    /// Revoke every key of a client.
+    Revoke {
+        #[arg(long)]
+        client: String,
+    },
+}
+
+/// `image` -> `image.generate` and so on; the full names are accepted too.
+fn capability_name(short: &str) -> anyhow::Result<&'static str> {
+    Ok(match short {
+        "image" | "image.generate" => "image.generate",
+        "inpaint" | "image.inpaint" => "image.inpaint",
+        "upscale" | "image.upscale" => "image.upscale",
+        "video" | "video.generate" => "video.generate",
+        other => bail!("unknown capability {other:?}: use image, inpaint, upscale or video"),
+    })
+}
+
+async fn bind_http() -> anyhow::Result<TcpListener> {
+    let addr = config::string("ATELIER_HTTP_ADDR", "127.0.0.1:8080");
+    TcpListener::bind(&addr)
+        .await
+        .with_context(|| format!("binding ATELIER_HTTP_ADDR {addr}"))
+}
+
+async fn run_worker(
+    capability: &str,
+    health: Option<TcpListener>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let config = atelier_worker::WorkerConfig::from_env(capability)?;
+    match capability {
+        "image.upscale" => {
+            let engine = atelier_upscale::UpscaleEngine::default();
+            atelier_worker::run(config, engine, health, shutdown).await
+        }
+        other => bail!(
+            "no engine for {other} is built yet; its jobs stay queued until one is (see GET /api/v1/capabilities)"
+        ),
+    }
+}
+
+/// Every role as a supervised sibling: when one stops with an error, the others are
+/// asked to stop too and are waited for, so nothing is cut off mid-job.
+async fn run_all(shutdown: CancellationToken) -> anyhow::Result<()> {
+    let api = atelier_api::ApiConfig::from_env()?;
+    let webhook = atelier_webhook::WebhookConfig::from_env()?;
+    let listener = bind_http().await?;
+    let tasks = TaskTracker::new();
+    let supervise = |name: &'static str, result: anyhow::Result<()>, token: &CancellationToken| {
+        if let Err(err) = result {
+            tracing::error!(role = name, error = format!("{err:#}"), "role stopped");
+            token.cancel();
+            return Err(err);
+        }
+        Ok(())
+    };
+    let api_task = {
+        let token = shutdown.clone();
+        tasks.spawn(async move {
+            let result = atelier_api::run(api, listener, token.clone()).await;
+            supervise("api", result, &token)
+        })
+    };
+    let webhook_task = {
+        let token = shutdown.clone();
+        tasks.spawn(async move {
+            let result = atelier_webhook::run(webhook, None, token.clone()).await;
+            supervise("webhook", result, &token)
+        })
+    };
+    let worker_task = {
+        let token = shutdown.clone();
+        tasks.spawn(async move {
+            let result = run_worker("image.upscale", None, token.clone()).await;
+            supervise("worker image.upscale", result, &token)
+        })
+    };
+    tasks.close();
+    let mut first_error = None;
+    for task in [api_task, webhook_task, worker_task] {
+        if let Err(err) = task.await.context("role task panicked")? {
+            first_error.get_or_insert(err);
+        }
+    }
+    first_error.map_or(Ok(()), Err)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    atelier_kit::telemetry::init("info,sqlx=warn,aws_config=warn,async_nats=warn");
+    let token = CancellationToken::new();
+    shutdown::cancel_on_signal(token.clone());
+    match cli.role {
+        Role::Api => {
+            let config = atelier_api::ApiConfig::from_env()?;
+            atelier_api::run(config, bind_http().await?, token).await
+        }
+        Role::Worker { capability } => {
+            let capability = capability_name(&capability)?;
+            run_worker(capability, Some(bind_http().await?), token).await
+        }
+        Role::Webhook => {
+            let config = atelier_webhook::WebhookConfig::from_env()?;
+            atelier_webhook::run(config, Some(bind_http().await?), token).await
+        }
+        Role::All => run_all(token).await,
+        Role::Migrate => atelier_api::migrate(&atelier_api::ApiConfig::from_env()?).await,
+        Role::Keys { command } => keys(command).await,
+        Role::Credits { command } => credits(command).await,
+    }
+}
+
+async fn credits(command: CreditsCommand) -> anyhow::Result<()> {
+    let config = atelier_api::ApiConfig::from_env()?;
+    let pool = atelier_api::db::connect(&config.database_url, 2).await?;
+    atelier_api::db::migrate(&pool).await?;
+    match command {
+        CreditsCommand::Grant {
+            client,
+            amount,
+            note,
+        } => {
+            let client = ClientId::parse(&client).context("--client is not a valid client id")?;
+            if amount <= 0 {
+                bail!("--amount must be positive");
+            }
+            let balance =
+                atelier_api::credits::grant(&pool, client.as_str(), amount, &note).await?;
+            println!("{balance}");
+            eprintln!("granted {amount} credits to client {client}; balance {balance}");
+        }
+    }
+    Ok(())
+}
+
+async fn keys(command: KeysCommand) -> anyhow::Result<()> {
+    let config = atelier_api::ApiConfig::from_env()?;
+    let pool = atelier_api::db::connect(&config.database_url, 2).await?;
+    atelier_api::db::migrate(&pool).await?;
+    match command {
+        KeysCommand::Create { client } => {
+            let client = ClientId::parse(&client)
+                .context("--client must be 1-64 letters, digits, '-' or '_'")?;
+            let key = atelier_api::auth::generate_key();
+            atelier_api::auth::install_key(&pool, &client, &config::Secret::new(&key), "cli")
+                .await?;
+            println!("{key}");
+            eprintln!("created a key for client {client}; it is shown only once");
+        }
+        KeysCommand::Revoke { client } => {
+            let client = ClientId::parse(&client).context("--client is not a valid client id")?;
+            let revoked = atelier_api::auth::revoke_client_keys(&pool, &client).await?;
+            eprintln!("revoked {revoked} key(s) of client {client}");
+        }
+    }
+    Ok(())
+}

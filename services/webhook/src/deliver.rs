@@ -1,0 +1,259 @@
+//! Delivery: takes due rows, sends each with both signatures through the SSRF-guarded
+//! client (no redirects, 30 s timeout), records the attempt, and schedules the next one.
+//! It sleeps until the earliest due delivery or until intake wakes it.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use atelier_netguard::{FetchError, GuardedClient, Sent};
+use chrono::Utc;
+use rand::Rng;
+use sqlx::PgPool;
+use tokio::sync::{Notify, Semaphore};
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+
+use crate::{
+    WebhookConfig,
+    schedule::{self, Verdict},
+    secrets,
+    store::{self, AttemptRecord, Due},
+};
+
+/// Longest sleep between looks at the table: covers rows another replica made due.
+const MAX_IDLE: Duration = Duration::from_secs(10);
+/// Longer than any attempt can take, so a leased row is never sent twice at once.
+const LEASE: Duration = Duration::from_secs(120);
+/// Bytes of a receiver's answer kept for the log.
+const MAX_RESPONSE: u64 = 4096;
+
+#[derive(Clone)]
+pub struct Sender {
+    pub pool: PgPool,
+    pub guard: GuardedClient,
+    pub config: Arc<WebhookConfig>,
+    pub wake: Arc<Notify>,
+    /// One semaphore per destination host, so one slow receiver cannot take every slot.
+    pub hosts: Arc<Mutex<HashMap<String, Arc<Semaphore>>>>,
+}
+
+impl Sender {
+    fn host_slots(&self, url: &str) -> Arc<Semaphore> {
+        let host = url::Url::parse(url)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned))
+            .unwrap_or_default();
+        let mut hosts = self.hosts.lock().unwrap_or_else(|p| p.into_inner());
+        hosts
+            .entry(host)
+            .or_insert_with(|| Arc::new(Semaphore::new(self.config.per_host.max(1))))
+            .clone()
+    }
+}
+
+/// Delivers until cancelled.
+///
+/// On cancel: stops taking rows and waits for attempts in flight (each bounded by the
+/// timeout). On error: a database failure is logged and retried after a pause.
+pub async fn run(sender: Sender, shutdown: CancellationToken) {
+    let slots = Arc::new(Semaphore::new(sender.config.concurrency.max(1)));
+    let tasks = TaskTracker::new();
+    while !shutdown.is_cancelled() {
+        let free = slots.available_permits() as i64;
+        if free == 0 {
+            // Every slot is busy: wait for one to free rather than polling the table.
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                permit = slots.clone().acquire_owned() => drop(permit),
+            }
+            continue;
+        }
+        let taken = store::take_due(&sender.pool, free, LEASE).await;
+        match taken {
+            Ok(due) if !due.is_empty() => {
+                for delivery in due {
+                    let Ok(permit) = slots.clone().acquire_owned().await else {
+                        break;
+                    };
+                    let sender = sender.clone();
+                    tasks.spawn(async move {
+                        attempt(&sender, delivery).await;
+                        drop(permit);
+                    });
+                }
+                continue;
+            }
+            Ok(_) => {}
+            Err(err) => tracing::warn!(error = %err, "taking due webhooks failed"),
+        }
+        let idle = match store::next_due(&sender.pool).await {
+            Ok(Some(at)) => (at - Utc::now())
+                .to_std()
+                .unwrap_or(Duration::ZERO)
+                .min(MAX_IDLE),
+            _ => MAX_IDLE,
+        };
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = sender.wake.notified() => {},
+            _ = tokio::time::sleep(idle.max(Duration::from_millis(20))) => {},
+        }
+    }
+    tasks.close();
+    tasks.wait().await;
+}
+
+/// A W3C `traceparent` in the job's trace with a fresh span id.
+pub fn traceparent(trace_id: &str) -> String {
+    let span: u64 = rand::rng().random_range(1..=u64::MAX);
+    format!("00-{trace_id}-{span:016x}-01")
+}
+
+/// Sorts an attempt's result into delivered, give up, or retry.
+pub fn judge(result: &Result<Sent, FetchError>) -> Verdict {
+    match result {
+        Ok(sent) if sent.status.is_success() => Verdict::Delivered,
+        Ok(sent) if sent.status.as_u16() == 410 => Verdict::GiveUp,
+        Ok(sent) => Verdict::Retry {
+            overloaded: sent.status.as_u16() == 429,
+            retry_after: sent.retry_after(),
+        },
+        Err(err) if err.is_blocked() || !err.is_retryable() => Verdict::GiveUp,
+        Err(err) => Verdict::Retry {
+            overloaded: err.is_timeout(),
+            retry_after: None,
+        },
+    }
+}
+
+fn describe(result: &Result<Sent, FetchError>) -> Option<String> {
+    match result {
+        Ok(sent) if sent.status.is_success() => None,
+        Ok(sent) if sent.status.is_redirection() => Some(format!(
+            "redirects are not followed (status {}, location {})",
+            sent.status.as_u16(),
+            sent.headers
+                .get("location")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("none")
+        )),
+        Ok(sent) => Some(format!("receiver answered {}", sent.status.as_u16())),
+        Err(err) => Some(err.to_string()),
+    }
+}
+
+#[tracing::instrument(skip_all, fields(job.id = %delivery.job_id, event.id = %delivery.event_id, attempt = delivery.attempts + 1))]
+async fn attempt(sender: &Sender, delivery: Due) {
+    let attempt = delivery.attempts + 1;
+    let host_slots = sender.host_slots(&delivery.url);
+    let Ok(_host_permit) = host_slots.acquire().await else {
+        return;
+    };
+    // Waiting for the host may have taken a while: renew the lease, or let it go if another
+    // sender has taken the delivery meanwhile.
+    let lease = match store::renew(
+        &sender.pool,
+        &delivery.event_id,
+        delivery.locked_until,
+        LEASE,
+    )
+    .await
+    {
+        Ok(Some(lease)) => lease,
+        Ok(None) => return,
+        Err(err) => {
+            tracing::warn!(error = %err, "webhook lease not renewed");
+            return;
+        }
+    };
+    let keys = match secrets::signing_keys(
+        &sender.pool,
+        &delivery.client_id,
+        sender.config.signing_key.as_ref(),
+    )
+    .await
+    {
+        Ok(keys) => keys,
+        Err(err) => {
+            // Not attempted: the lease runs out and the delivery is taken again.
+            tracing::warn!(error = format!("{err:#}"), "signing keys unavailable");
+            return;
+        }
+    };
+    let started_at = Utc::now();
+    let timestamp = started_at.timestamp();
+    let body = delivery.payload.clone().into_bytes();
+    let mut request = sender
+        .guard
+        .client()
+        .post(&delivery.url)
+        .header("content-type", "application/json")
+        .header("webhook-id", &delivery.event_id)
+        .header("webhook-timestamp", timestamp.to_string());
+    if let Some(trace_id) = &delivery.trace_id {
+        // Each attempt is its own span in the job's trace.
+        request = request.header("traceparent", traceparent(trace_id));
+    }
+    if let Some(newest) = keys.first() {
+        // Standard Webhooks carries every live key's signature, space-separated, so a
+        // receiver on either side of a rotation verifies; the seed's header has room for
+        // one, the newest key's.
+        let standard: Vec<String> = keys
+            .iter()
+            .map(|key| key.standard_signature(&delivery.event_id, timestamp, &body))
+            .collect();
+        request = request
+            .header("x-zhinian-signature", newest.zhinian_signature(&body))
+            .header("webhook-signature", standard.join(" "));
+    }
+    let clock = std::time::Instant::now();
+    let result = sender.guard.send(request.body(body), MAX_RESPONSE).await;
+    let latency = clock.elapsed();
+    let verdict = judge(&result);
+    let next_attempt_at = match verdict {
+        Verdict::Retry {
+            overloaded,
+            retry_after,
+        } => {
+            let jitter = rand::rng().random_range(-1.0..=1.0);
+            schedule::next_delay(
+                &sender.config.retry_schedule,
+                attempt as u32,
+                overloaded,
+                retry_after,
+                jitter,
+            )
+            .and_then(|delay| chrono::Duration::from_std(delay).ok())
+            .map(|delay| Utc::now() + delay)
+        }
+        Verdict::Delivered | Verdict::GiveUp => None,
+    };
+    let error = describe(&result);
+    let record = AttemptRecord {
+        event_id: &delivery.event_id,
+        lease,
+        attempt,
+        started_at,
+        status_code: result.as_ref().ok().map(|sent| sent.status.as_u16()),
+        latency,
+        error: error.clone(),
+        next_attempt_at,
+        delivered: verdict == Verdict::Delivered,
+    };
+    match (&error, next_attempt_at) {
+        (None, _) => tracing::info!(latency_ms = latency.as_millis() as u64, "webhook delivered"),
+        (Some(error), Some(next)) => {
+            tracing::warn!(%error, next_attempt_at = %next, "webhook attempt failed")
+        }
+        (Some(error), None) => tracing::error!(%error, "webhook delivery failed for good"),
+    }
+    match store::record(&sender.pool, &record).await {
+        // The loop may be asleep on this row's old lease: let it see the new due time.
+        Ok(true) => sender.wake.notify_one(),
+        Ok(false) => tracing::warn!("webhook lease lost during the attempt; not recorded"),
+        // The lease runs out and the attempt is made again: at-least-once delivery.
+        Err(err) => tracing::warn!(error = %err, "webhook attempt not recorded"),
+    }
+}

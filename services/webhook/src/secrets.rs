@@ -1,0 +1,109 @@
+//! Per-client signing secrets: created on first read, rotated on request with an overlap in
+//! which the old secret still signs. A client without one is signed with the deployment's
+//! `ATELIER_WEBHOOK_SECRET`.
+
+use std::time::Duration;
+
+use base64::{Engine as _, engine::general_purpose::STANDARD};
+use chrono::{DateTime, Utc};
+use rand::RngCore;
+use sqlx::PgPool;
+
+use crate::signing::SigningKey;
+
+/// `whsec_` + base64 of 32 random bytes, as Standard Webhooks receivers expect.
+pub fn generate() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    format!("whsec_{}", STANDARD.encode(bytes))
+}
+
+/// The live secret and, during an overlap, the one it replaced.
+#[derive(Clone, Debug)]
+pub struct ClientSecrets {
+    pub current: String,
+    pub previous: Option<(String, DateTime<Utc>)>,
+}
+
+async fn load(pool: &PgPool, client: &str) -> sqlx::Result<Option<ClientSecrets>> {
+    let current: Option<String> = sqlx::query_scalar(
+        "SELECT secret FROM webhook.secrets WHERE client_id = $1 AND retired_at IS NULL",
+    )
+    .bind(client)
+    .fetch_optional(pool)
+    .await?;
+    let Some(current) = current else {
+        return Ok(None);
+    };
+    let previous: Option<(String, DateTime<Utc>)> = sqlx::query_as(
+        "SELECT secret, expires_at FROM webhook.secrets
+         WHERE client_id = $1 AND retired_at IS NOT NULL AND expires_at > now()
+         ORDER BY retired_at DESC LIMIT 1",
+    )
+    .bind(client)
+    .fetch_optional(pool)
+    .await?;
+    Ok(Some(ClientSecrets { current, previous }))
+}
+
+/// Reads a client's secrets, creating its first secret if it has none.
+pub async fn read(pool: &PgPool, client: &str) -> sqlx::Result<ClientSecrets> {
+    if let Some(secrets) = load(pool, client).await? {
+        return Ok(secrets);
+    }
+    // Two readers racing both try; the unique index lets exactly one insert win.
+    sqlx::query(
+        "INSERT INTO webhook.secrets (client_id, secret) VALUES ($1, $2)
+         ON CONFLICT (client_id) WHERE retired_at IS NULL DO NOTHING",
+    )
+    .bind(client)
+    .bind(generate())
+    .execute(pool)
+    .await?;
+    Ok(load(pool, client)
+        .await?
+        .unwrap_or_else(|| unreachable!("a live secret was just ensured")))
+}
+
+/// Replaces the live secret; the old one keeps signing for `overlap`.
+pub async fn rotate(pool: &PgPool, client: &str, overlap: Duration) -> sqlx::Result<ClientSecrets> {
+    let mut tx = pool.begin().await?;
+    sqlx::query(
+        "UPDATE webhook.secrets SET retired_at = now(), expires_at = now() + $2
+         WHERE client_id = $1 AND retired_at IS NULL",
+    )
+    .bind(client)
+    .bind(overlap)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("INSERT INTO webhook.secrets (client_id, secret) VALUES ($1, $2)")
+        .bind(client)
+        .bind(generate())
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    read(pool, client).await
+}
+
+/// The keys that sign a client's deliveries now: its live secret first, then the previous
+/// one during an overlap; the deployment secret for a client without its own.
+pub async fn signing_keys(
+    pool: &PgPool,
+    client: &str,
+    fallback: Option<&SigningKey>,
+) -> anyhow::Result<Vec<SigningKey>> {
+    match load(pool, client).await? {
+        Some(secrets) => {
+            let mut keys = vec![SigningKey::parse(&secrets.current)?];
+            if let Some((previous, _)) = &secrets.previous {
+                keys.push(SigningKey::parse(previous)?);
+            }
+            Ok(keys)
+        }
+        None => match fallback {
+            Some(key) => Ok(vec![key.clone()]),
+            // Never unsigned: without a deployment secret the client gets its own.
+            None => Ok(vec![SigningKey::parse(&read(pool, client).await?.current)?]),
+        },
+    }
+}

@@ -1,0 +1,191 @@
+//! The delivery tables (schema `webhook`): taking due deliveries and recording attempts.
+
+use std::{str::FromStr, time::Duration};
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use sqlx::{
+    PgPool,
+    migrate::Migrator,
+    postgres::{PgConnectOptions, PgPoolOptions},
+};
+
+pub async fn connect(url: &str) -> anyhow::Result<PgPool> {
+    let options = PgConnectOptions::from_str(url)
+        .context("ATELIER_DATABASE_URL is not a postgres url")?
+        .options([("idle_in_transaction_session_timeout", "30s")]);
+    PgPoolOptions::new()
+        .max_connections(8)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect_with(options)
+        .await
+        .context("connecting to postgresql")
+}
+
+/// The webhook role's migrations live in its own schema with their own history table,
+/// so they never collide with the api's.
+pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
+    let mut migrator: Migrator = sqlx::migrate!("./migrations");
+    migrator.dangerous_set_table_name("webhook._sqlx_migrations");
+    migrator.create_schema("webhook");
+    migrator
+        .run(pool)
+        .await
+        .context("running webhook migrations")
+}
+
+/// Records a new event; a redelivered message for a known event changes nothing.
+pub async fn insert(
+    pool: &PgPool,
+    request: &atelier_proto::jobs::v1::WebhookRequest,
+) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "INSERT INTO webhook.deliveries (event_id, job_id, client_id, url, payload, status,
+                                         next_attempt_at, trace_id)
+         VALUES ($1, $2, $3, $4, $5, 'pending', now(), NULLIF($6, ''))
+         ON CONFLICT (event_id) DO NOTHING",
+    )
+    .bind(&request.event_id)
+    .bind(&request.job_id)
+    .bind(&request.client_id)
+    .bind(&request.url)
+    .bind(&request.payload_json)
+    .bind(&request.trace_id)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// A partner asked for a job's events again: each gets one more attempt, now.
+pub async fn redeliver(pool: &PgPool, job_id: &str, client_id: &str) -> sqlx::Result<u64> {
+    let done = sqlx::query(
+        "UPDATE webhook.deliveries SET status = 'pending', next_attempt_at = now(),
+                locked_until = NULL, updated_at = now()
+         WHERE job_id = $1 AND client_id = $2
+           AND (locked_until IS NULL OR locked_until < now())",
+    )
+    .bind(job_id)
+    .bind(client_id)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct Due {
+    pub event_id: String,
+    pub job_id: String,
+    pub client_id: String,
+    pub url: String,
+    pub payload: String,
+    pub attempts: i32,
+    pub trace_id: Option<String>,
+    /// The lease this sender holds; every later write is fenced by it.
+    pub locked_until: DateTime<Utc>,
+}
+
+/// Renews a lease (after waiting for a host slot); `None` if it was lost meanwhile.
+pub async fn renew(
+    pool: &PgPool,
+    event_id: &str,
+    held: DateTime<Utc>,
+    lease: Duration,
+) -> sqlx::Result<Option<DateTime<Utc>>> {
+    sqlx::query_scalar(
+        "UPDATE webhook.deliveries SET locked_until = now() + $3
+         WHERE event_id = $1 AND locked_until = $2 RETURNING locked_until",
+    )
+    .bind(event_id)
+    .bind(held)
+    .bind(lease)
+    .fetch_optional(pool)
+    .await
+}
+
+/// Takes up to `limit` due deliveries, leasing them so no other sender takes them.
+pub async fn take_due(pool: &PgPool, limit: i64, lease: Duration) -> sqlx::Result<Vec<Due>> {
+    sqlx::query_as(
+        "UPDATE webhook.deliveries SET locked_until = now() + $2
+         WHERE event_id IN (
+             SELECT event_id FROM webhook.deliveries
+             WHERE status = 'pending' AND next_attempt_at <= now()
+               AND (locked_until IS NULL OR locked_until < now())
+             ORDER BY next_attempt_at LIMIT $1
+             FOR UPDATE SKIP LOCKED)
+         RETURNING event_id, job_id, client_id, url, payload, attempts, trace_id,
+                   locked_until",
+    )
+    .bind(limit)
+    .bind(lease)
+    .fetch_all(pool)
+    .await
+}
+
+/// When the next pending delivery falls due, if any.
+pub async fn next_due(pool: &PgPool) -> sqlx::Result<Option<DateTime<Utc>>> {
+    sqlx::query_scalar(
+        "SELECT min(greatest(next_attempt_at, coalesce(locked_until, next_attempt_at)))
+         FROM webhook.deliveries WHERE status = 'pending'",
+    )
+    .fetch_one(pool)
+    .await
+}
+
+/// What one attempt did, for the log and the delivery's new state.
+pub struct AttemptRecord<'a> {
+    pub event_id: &'a str,
+    /// The lease the attempt was made under; a record from a lost lease is dropped.
+    pub lease: DateTime<Utc>,
+    pub attempt: i32,
+    pub started_at: DateTime<Utc>,
+    pub status_code: Option<u16>,
+    pub latency: Duration,
+    pub error: Option<String>,
+    /// `None` with `delivered == false` means the delivery has failed for good.
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    pub delivered: bool,
+}
+
+/// Records an attempt and moves the delivery on, in one transaction; `false` when the
+/// lease was lost (another sender owns the delivery now) and nothing was written.
+pub async fn record(pool: &PgPool, record: &AttemptRecord<'_>) -> sqlx::Result<bool> {
+    let mut tx = pool.begin().await?;
+    sqlx::query(
+        "INSERT INTO webhook.attempts (event_id, attempt, started_at, status_code, latency_ms,
+                                       error, next_attempt_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(record.event_id)
+    .bind(record.attempt)
+    .bind(record.started_at)
+    .bind(record.status_code.map(i32::from))
+    .bind(record.latency.as_millis().min(i32::MAX as u128) as i32)
+    .bind(&record.error)
+    .bind(record.next_attempt_at)
+    .execute(&mut *tx)
+    .await?;
+    let status = match (record.delivered, record.next_attempt_at) {
+        (true, _) => "delivered",
+        (false, Some(_)) => "pending",
+        (false, None) => "failed",
+    };
+    let moved = sqlx::query(
+        "UPDATE webhook.deliveries SET status = $2, attempts = $3, next_attempt_at = $4,
+                locked_until = NULL, last_error = $5, updated_at = now()
+         WHERE event_id = $1 AND locked_until = $6",
+    )
+    .bind(record.event_id)
+    .bind(status)
+    .bind(record.attempt)
+    .bind(record.next_attempt_at)
+    .bind(&record.error)
+    .bind(record.lease)
+    .execute(&mut *tx)
+    .await?;
+    if moved.rows_affected() == 0 {
+        tx.rollback().await?;
+        return Ok(false);
+    }
+    tx.commit().await?;
+    Ok(true)
+}

@@ -1,0 +1,262 @@
+//! One work message, start to finish: claim, heartbeat, fetch, run, upload, report, and
+//! only then ack. The ack policy, in one place:
+//! - claim denied (terminal, leased elsewhere, unknown): ack and drop;
+//! - claim unanswered (api down): nak with a short delay;
+//! - success: terminal event published and its ack awaited, then the message acked;
+//! - retryable failure with attempts left: `Released` event (the api re-dispatches the job
+//!   after the delay), then ack;
+//! - fatal failure or last attempt: `Failed` event, then term.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_nats::jetstream::{AckKind, Message};
+use atelier_proto::{
+    Message as _,
+    jobs::v1::{
+        ClaimReply, ClaimRequest, Failed, JobDispatch, JobEvent, JobSpec, Progress, Released,
+        Succeeded, claim_reply, job_event::Kind,
+    },
+};
+use tokio::sync::watch;
+use tracing::Instrument;
+
+use crate::{
+    consumer::Runtime,
+    engine::{Engine, EngineError, JobContext, ProgressReporter},
+    io, retry,
+};
+
+const CLAIM_RETRY: Duration = Duration::from_secs(5);
+
+pub async fn handle<E: Engine>(runtime: &Runtime<E>, message: Message) {
+    let dispatch = match JobDispatch::decode(message.payload.as_ref()) {
+        Ok(dispatch) => dispatch,
+        Err(err) => {
+            tracing::error!(error = %err, subject = %message.subject, "undecodable work message terminated");
+            let _ = message.ack_with(AckKind::Term).await;
+            return;
+        }
+    };
+    let span = tracing::info_span!("attempt", job.id = %dispatch.job_id, capability = %dispatch.capability);
+    async {
+        let spec = match claim(runtime, &dispatch).await {
+            Ok(Some(spec)) => spec,
+            Ok(None) => {
+                let _ = message.double_ack().await;
+                return;
+            }
+            Err(err) => {
+                tracing::warn!(
+                    error = format!("{err:#}"),
+                    "claim unanswered, retrying later"
+                );
+                let _ = message.ack_with(AckKind::Nak(Some(CLAIM_RETRY))).await;
+                return;
+            }
+        };
+        run_claimed(runtime, &message, spec).await;
+    }
+    .instrument(span)
+    .await
+}
+
+/// `Ok(None)` when the api denied the claim.
+async fn claim<E: Engine>(
+    runtime: &Runtime<E>,
+    dispatch: &JobDispatch,
+) -> anyhow::Result<Option<JobSpec>> {
+    let request = ClaimRequest {
+        job_id: dispatch.job_id.clone(),
+        worker_id: runtime.worker_id.clone(),
+        dispatch_seq: dispatch.dispatch_seq,
+    };
+    let reply = tokio::time::timeout(
+        runtime.config.claim_timeout,
+        runtime.nats.request(
+            runtime.names.claim_subject(),
+            request.encode_to_vec().into(),
+        ),
+    )
+    .await
+    .map_err(|_| anyhow::anyhow!("claim timed out"))?
+    .map_err(|err| anyhow::anyhow!("claim request: {err}"))?;
+    let reply = ClaimReply::decode(reply.payload.as_ref())?;
+    match reply.outcome {
+        Some(claim_reply::Outcome::Granted(spec)) => Ok(Some(spec)),
+        Some(claim_reply::Outcome::Denied(denied)) => {
+            if denied.retry_later {
+                anyhow::bail!("claim deferred: {}", denied.reason);
+            }
+            tracing::info!(reason = %denied.reason, "claim denied, message dropped");
+            Ok(None)
+        }
+        None => anyhow::bail!("empty claim reply"),
+    }
+}
+
+async fn run_claimed<E: Engine>(runtime: &Runtime<E>, message: &Message, spec: JobSpec) {
+    tracing::info!(attempt = spec.attempt, "attempt started");
+    let (reporter, progress) = ProgressReporter::new();
+    let heartbeat = heartbeat(runtime, message, &spec, progress);
+    let mut kept = Vec::new();
+    let work = execute(runtime, &spec, reporter, &mut kept);
+    // The heartbeat runs until the work ends; it never ends on its own.
+    let result = tokio::select! {
+        result = work => result,
+        never = heartbeat => match never {},
+    };
+    let event = |kind| JobEvent {
+        job_id: spec.job_id.clone(),
+        lease_token: spec.lease_token.clone(),
+        attempt: spec.attempt,
+        kind: Some(kind),
+    };
+    match result {
+        Ok(outputs) => {
+            if publish(
+                runtime,
+                &spec,
+                event(Kind::Succeeded(Succeeded {
+                    outputs,
+                    inputs: kept,
+                })),
+            )
+            .await
+            {
+                let _ = message.double_ack().await;
+                tracing::info!("attempt succeeded");
+            }
+        }
+        Err(err) if err.retryable && spec.attempt < spec.max_attempts => {
+            let delay = retry::delay_after(spec.attempt, runtime.config.retry_base);
+            tracing::warn!(error = %err, delay_ms = delay.as_millis() as u64, "attempt failed, will retry");
+            let released = Released {
+                code: err.code,
+                message: err.message,
+                retry_in_ms: delay.as_millis() as u32,
+            };
+            if publish(runtime, &spec, event(Kind::Released(released))).await {
+                // The api schedules the retry as a fresh dispatch; this message is done.
+                let _ = message.double_ack().await;
+            }
+        }
+        Err(err) => {
+            tracing::warn!(error = %err, "attempt failed for good");
+            let failed = Failed {
+                code: err.code,
+                message: err.message,
+                retryable: err.retryable,
+                inputs: kept,
+            };
+            if publish(runtime, &spec, event(Kind::Failed(failed))).await {
+                let _ = message.ack_with(AckKind::Term).await;
+            }
+        }
+    }
+}
+
+/// Fetch, run under the attempt's deadline, upload.
+async fn execute<E: Engine>(
+    runtime: &Runtime<E>,
+    spec: &JobSpec,
+    progress: ProgressReporter,
+    kept: &mut Vec<atelier_proto::jobs::v1::Output>,
+) -> Result<Vec<atelier_proto::jobs::v1::Output>, EngineError> {
+    let params: serde_json::Value = serde_json::from_str(&spec.params_json)
+        .map_err(|err| EngineError::fatal("bad_params", format!("job parameters: {err}")))?;
+    progress.report(5, "fetching inputs");
+    let inputs = io::fetch_inputs(
+        &runtime.guard,
+        &runtime.storage,
+        spec,
+        runtime.config.max_input_bytes,
+        kept,
+    )
+    .await?;
+    progress.report(15, "running");
+    let context = JobContext {
+        job_id: spec.job_id.clone(),
+        attempt: spec.attempt,
+        params,
+        progress: progress.clone(),
+    };
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0);
+    let budget = Duration::from_millis(spec.deadline_unix_ms.saturating_sub(now_ms).max(0) as u64);
+    let files = tokio::time::timeout(budget, runtime.engine.run(context, inputs))
+        .await
+        .map_err(|_| {
+            EngineError::fatal("deadline_exceeded", "the attempt ran past its deadline")
+        })??;
+    progress.report(90, "uploading outputs");
+    io::upload_outputs(&runtime.storage, spec, files).await
+}
+
+/// Keeps the lease alive: a Progress ack (resets ack_wait) and a progress event (the
+/// database heartbeat) every interval, plus an event whenever progress changes.
+async fn heartbeat<E: Engine>(
+    runtime: &Runtime<E>,
+    message: &Message,
+    spec: &JobSpec,
+    mut progress: watch::Receiver<(u32, String)>,
+) -> std::convert::Infallible {
+    let mut interval = tokio::time::interval(runtime.config.heartbeat_interval);
+    interval.tick().await;
+    let mut reporting = true;
+    loop {
+        tokio::select! {
+            _ = interval.tick() => {
+                let _ = message.ack_with(AckKind::Progress).await;
+            }
+            changed = progress.changed(), if reporting => {
+                // The engine dropped its reporter: keep beating on the interval alone.
+                if changed.is_err() {
+                    reporting = false;
+                    continue;
+                }
+            }
+        }
+        let (percent, step) = progress.borrow_and_update().clone();
+        let event = JobEvent {
+            job_id: spec.job_id.clone(),
+            lease_token: spec.lease_token.clone(),
+            attempt: spec.attempt,
+            kind: Some(Kind::Progress(Progress { percent, step })),
+        };
+        // Progress is advisory: a lost one is replaced by the next.
+        let _ = publish_once(runtime, &spec.job_id, &event).await;
+    }
+}
+
+async fn publish_once<E: Engine>(
+    runtime: &Runtime<E>,
+    job_id: &str,
+    event: &JobEvent,
+) -> anyhow::Result<()> {
+    let subject = runtime.names.event_subject(job_id);
+    runtime
+        .js
+        .publish(subject, event.encode_to_vec().into())
+        .await?
+        .await?;
+    Ok(())
+}
+
+/// Publishes a result event and waits for the stream's ack, retrying briefly. `false`
+/// means it could not be stored: the work message is left unacked, so it is redelivered
+/// and the attempt recovered rather than its result lost.
+async fn publish<E: Engine>(runtime: &Runtime<E>, spec: &JobSpec, event: JobEvent) -> bool {
+    for attempt in 0..5u32 {
+        match publish_once(runtime, &spec.job_id, &event).await {
+            Ok(()) => return true,
+            Err(err) => {
+                tracing::warn!(error = %err, "result event not stored yet");
+                tokio::time::sleep(Duration::from_millis(200 * 2u64.pow(attempt))).await;
+            }
+        }
+    }
+    tracing::error!("result event could not be stored; the message will be redelivered");
+    false
+}

@@ -1,0 +1,95 @@
+//! What a capability implements: one [`Engine`] that turns a job's parameters and
+//! fetched inputs into output files. Engines classify every failure they return.
+
+use std::future::Future;
+
+use bytes::Bytes;
+use tokio::sync::watch;
+
+/// Why an attempt failed, and whether trying again could help.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct EngineError {
+    /// Machine-readable, e.g. `unsupported_format`, `input_fetch_failed`.
+    pub code: String,
+    /// For the partner: what was wrong, naming the input where there is one.
+    pub message: String,
+    /// Transient (network, storage, overload): retried while attempts remain.
+    /// Fatal (bad input, unsupported request): fails the job at once.
+    pub retryable: bool,
+}
+
+impl EngineError {
+    pub fn fatal(code: &str, message: impl Into<String>) -> Self {
+        Self {
+            code: code.to_owned(),
+            message: message.into(),
+            retryable: false,
+        }
+    }
+
+    pub fn retryable(code: &str, message: impl Into<String>) -> Self {
+        Self {
+            code: code.to_owned(),
+            message: message.into(),
+            retryable: true,
+        }
+    }
+}
+
+/// One fetched input, in the order the job listed it.
+#[derive(Clone, Debug)]
+pub struct Input {
+    pub bytes: Bytes,
+    /// The URL or bucket key it came from, for error messages.
+    pub source: String,
+}
+
+/// One file an engine produced; the runtime uploads it and records its hash.
+#[derive(Clone, Debug)]
+pub struct OutputFile {
+    pub bytes: Vec<u8>,
+    pub content_type: String,
+    pub extension: String,
+    pub width: u32,
+    pub height: u32,
+}
+
+/// Lets an engine report progress from any thread (including blocking ones); the runtime
+/// forwards the latest value with each heartbeat.
+#[derive(Clone, Debug)]
+pub struct ProgressReporter(watch::Sender<(u32, String)>);
+
+impl ProgressReporter {
+    pub(crate) fn new() -> (Self, watch::Receiver<(u32, String)>) {
+        let (tx, rx) = watch::channel((0, "starting".to_owned()));
+        (Self(tx), rx)
+    }
+
+    pub fn report(&self, percent: u32, step: &str) {
+        self.0.send_replace((percent.min(100), step.to_owned()));
+    }
+}
+
+/// What an engine is told about the attempt it runs.
+#[derive(Clone, Debug)]
+pub struct JobContext {
+    pub job_id: String,
+    pub attempt: u32,
+    /// The validated request parameters (the native API's field names).
+    pub params: serde_json::Value,
+    pub progress: ProgressReporter,
+}
+
+pub trait Engine: Send + Sync + 'static {
+    /// The capability served, e.g. `image.upscale`.
+    fn capability(&self) -> &'static str;
+
+    /// Runs one attempt. CPU-heavy work must leave the async threads
+    /// (`spawn_blocking` or a dedicated pool).
+    fn run(
+        &self,
+        job: JobContext,
+        inputs: Vec<Input>,
+    ) -> impl Future<Output = Result<Vec<OutputFile>, EngineError>> + Send;
+}

@@ -1,0 +1,69 @@
+//! Running the real `atelier` binary against a sandbox, for scenarios that kill processes
+//! and for benchmarks that measure one role's own memory.
+
+use std::{path::PathBuf, process::Stdio, time::Duration};
+
+use tokio::process::{Child, Command};
+
+use crate::{sandbox::Sandbox, wait_until};
+
+/// `ATELIER_BIN`, or the `atelier` binary in the same target folder as the running
+/// executable (tests run from `target/<profile>/deps/`, binaries from `target/<profile>/`).
+pub fn binary() -> PathBuf {
+    if let Ok(path) = std::env::var("ATELIER_BIN") {
+        return path.into();
+    }
+    let exe = std::env::current_exe().expect("executable path");
+    let mut dir = exe.parent().expect("executable folder").to_path_buf();
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    let path = dir.join("atelier");
+    assert!(
+        path.exists(),
+        "{} is missing: build it first (cargo build -p atelier-cli)",
+        path.display()
+    );
+    path
+}
+
+/// A free loopback port for a child process to bind.
+pub fn free_port() -> u16 {
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("probing for a port");
+    probe.local_addr().expect("probe address").port()
+}
+
+/// Starts `atelier <role>` with the sandbox's settings on `port` and waits until it is ready.
+/// The child is killed when dropped.
+pub async fn start(sandbox: &Sandbox, role: &str, port: u16) -> Child {
+    let mut command = Command::new(binary());
+    command
+        .arg(role)
+        .envs(sandbox.env())
+        .env("ATELIER_HTTP_ADDR", format!("127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true);
+    let child = command
+        .spawn()
+        .unwrap_or_else(|err| panic!("starting atelier {role}: {err}"));
+    let http = reqwest::Client::new();
+    wait_until(
+        &format!("atelier {role} to be ready"),
+        Duration::from_secs(60),
+        || {
+            let http = http.clone();
+            async move {
+                let response = http
+                    .get(format!("http://127.0.0.1:{port}/readyz"))
+                    .send()
+                    .await;
+                response
+                    .is_ok_and(|r| r.status().is_success())
+                    .then_some(())
+            }
+        },
+    )
+    .await;
+    child
+}

@@ -1,0 +1,358 @@
+//! A sandboxed Atelier: its own database, NATS subject prefix and S3 bucket on the
+//! shared local servers, and roles running in this process (or as a child process). Its
+//! role configurations are in `roles`, the invariant checks of DESIGN §11 in `invariants`.
+
+use std::{str::FromStr, time::Duration};
+
+use atelier_kit::{config::S3Config, storage::Storage};
+use reqwest::StatusCode;
+use serde_json::Value;
+use sqlx::{
+    Connection, PgConnection, PgPool,
+    postgres::{PgConnectOptions, PgPoolOptions},
+};
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+
+/// The raw key bytes behind [`WEBHOOK_SECRET`] (`whsec_` + base64 of these).
+pub const WEBHOOK_KEY: &[u8] = b"atelier-test-webhook-key-0123456";
+pub const WEBHOOK_SECRET: &str = "whsec_YXRlbGllci10ZXN0LXdlYmhvb2sta2V5LTAxMjM0NTY=";
+
+/// An API client of the sandbox: its id and key.
+#[derive(Clone, Debug)]
+pub struct Client {
+    pub id: &'static str,
+    pub key: String,
+}
+
+/// Knobs a scenario may turn; the defaults are fast versions of production's.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub job_ttl: Duration,
+    pub max_attempts: u32,
+    pub retry_schedule: Vec<Duration>,
+    pub worker_retry_base: Duration,
+    pub allow_private_networks: bool,
+    /// Run the upscale worker (off: jobs wait queued).
+    pub upscale_worker: bool,
+    /// Run the webhook-service in-process (off: a scenario runs it as a process).
+    pub webhook_service: bool,
+    /// Deliveries in flight at once, in all and per destination host.
+    pub webhook_concurrency: (usize, usize),
+    pub max_upload_bytes: u64,
+    pub asset_retention: Duration,
+    /// `model=capability,...` for the tasks API.
+    pub task_models: String,
+    /// `model=credits,...`.
+    pub model_prices: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            job_ttl: Duration::from_secs(600),
+            max_attempts: 4,
+            retry_schedule: vec![Duration::from_millis(300); 3],
+            worker_retry_base: Duration::from_millis(300),
+            allow_private_networks: true,
+            upscale_worker: true,
+            webhook_service: true,
+            webhook_concurrency: (8, 4),
+            max_upload_bytes: 8 * 1024 * 1024,
+            asset_retention: Duration::from_secs(3600),
+            task_models: "seedance-2=video.generate,gpt-image-2=image.generate,\
+                          nano-banana-2=image.generate,upscaler=image.upscale"
+                .to_owned(),
+            model_prices: "gpt-image-2=15,nano-banana-2=10,upscaler=7".to_owned(),
+        }
+    }
+}
+
+pub struct Sandbox {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub pool: PgPool,
+    pub database_url: String,
+    pub prefix: String,
+    pub storage: Storage,
+    pub s3: S3Config,
+    pub nats_url: String,
+    pub alpha: Client,
+    pub beta: Client,
+    pub settings: Settings,
+    roles: CancellationToken,
+    tasks: TaskTracker,
+}
+
+fn server_url() -> String {
+    std::env::var("ATELIER_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/atelier".to_owned())
+}
+
+/// The same server, another database.
+fn url_for(database: &str) -> String {
+    let server = server_url();
+    let (base, _) = server.rsplit_once('/').expect("database url has a path");
+    format!("{base}/{database}")
+}
+
+/// Drops sandbox databases left by runs that died more than an hour ago.
+async fn sweep_old_databases(admin: &mut PgConnection) {
+    let names: Vec<String> =
+        sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'atelier_t_%'")
+            .fetch_all(&mut *admin)
+            .await
+            .unwrap_or_default();
+    for name in names {
+        let stamp = name
+            .trim_start_matches("atelier_t_")
+            .to_uppercase()
+            .parse::<ulid::Ulid>()
+            .ok();
+        let old = stamp.is_some_and(|u| {
+            u.datetime().elapsed().unwrap_or_default() > Duration::from_secs(3600)
+        });
+        if old {
+            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+            )))
+            .execute(&mut *admin)
+            .await;
+        }
+    }
+}
+
+impl Sandbox {
+    /// Provisions the isolated resources and starts every role in this process.
+    pub async fn start(settings: Settings) -> Self {
+        let mut sandbox = Self::provision(settings).await;
+        sandbox.start_roles().await;
+        sandbox
+    }
+
+    /// Provisions the isolated resources only (for scenarios that run the binary).
+    pub async fn provision(settings: Settings) -> Self {
+        atelier_kit::telemetry::init("warn");
+        let id = ulid::Ulid::new().to_string().to_lowercase();
+        let database = format!("atelier_t_{id}");
+        let mut admin = PgConnection::connect(&url_for("postgres"))
+            .await
+            .expect("connecting to postgresql (run deploy/local/deps.sh)");
+        sweep_old_databases(&mut admin).await;
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {database}")))
+            .execute(&mut admin)
+            .await
+            .expect("creating the sandbox database");
+        let database_url = url_for(&database);
+        let pool = PgPoolOptions::new()
+            .max_connections(4)
+            .connect_with(PgConnectOptions::from_str(&database_url).expect("database url"))
+            .await
+            .expect("connecting to the sandbox database");
+        let s3 = S3Config {
+            bucket: format!("t-{id}"),
+            ..S3Config::from_env().expect("s3 settings")
+        };
+        let storage = Storage::connect(&s3).await;
+        storage
+            .ensure_bucket()
+            .await
+            .expect("creating the sandbox bucket");
+        let nats_url =
+            std::env::var("ATELIER_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into());
+        Self {
+            base: String::new(),
+            http: reqwest::Client::new(),
+            pool,
+            database_url,
+            prefix: format!("t{id}"),
+            storage,
+            s3,
+            nats_url,
+            alpha: Client {
+                id: "alpha",
+                key: format!("sk-alpha-{id}"),
+            },
+            beta: Client {
+                id: "beta",
+                key: format!("sk-beta-{id}"),
+            },
+            settings,
+            roles: CancellationToken::new(),
+            tasks: TaskTracker::new(),
+        }
+    }
+
+    /// Starts api, webhook-service and (unless disabled) the upscale worker in-process.
+    async fn start_roles(&mut self) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("binding the api");
+        let addr = listener.local_addr().expect("api address");
+        let base = format!("http://{addr}");
+        let api = self.api_config();
+        let token = self.roles.clone();
+        self.tasks.spawn(async move {
+            if let Err(err) = atelier_api::run(api, listener, token).await {
+                panic!("api role failed: {err:#}");
+            }
+        });
+        if self.settings.webhook_service {
+            let webhook = self.webhook_config();
+            let token = self.roles.clone();
+            self.tasks.spawn(async move {
+                if let Err(err) = atelier_webhook::run(webhook, None, token).await {
+                    panic!("webhook role failed: {err:#}");
+                }
+            });
+        }
+        if self.settings.upscale_worker {
+            let worker = self.worker_config();
+            let token = self.roles.clone();
+            self.tasks.spawn(async move {
+                let engine = atelier_upscale::UpscaleEngine::default();
+                if let Err(err) = atelier_worker::run(worker, engine, None, token).await {
+                    panic!("upscale worker failed: {err:#}");
+                }
+            });
+        }
+        let http = reqwest::Client::new();
+        crate::wait_until("the api to be ready", Duration::from_secs(30), || {
+            let http = http.clone();
+            let url = format!("{base}/readyz");
+            async move {
+                let ok = http
+                    .get(url)
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status().is_success());
+                ok.then_some(())
+            }
+        })
+        .await;
+        self.base = base;
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// `POST /api/v1/jobs`; returns the status and the JSON body.
+    pub async fn post_job(
+        &self,
+        client: &Client,
+        body: &Value,
+        idempotency_key: Option<&str>,
+    ) -> (StatusCode, Value) {
+        let mut request = self
+            .http
+            .post(self.url("/api/v1/jobs"))
+            .bearer_auth(&client.key)
+            .json(body);
+        if let Some(key) = idempotency_key {
+            request = request.header("Idempotency-Key", key);
+        }
+        let response = request.send().await.expect("posting a job");
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// `GET path` with a client's key; returns the status and the JSON body.
+    pub async fn get(&self, client: &Client, path: &str) -> (StatusCode, Value) {
+        let response = self
+            .http
+            .get(self.url(path))
+            .bearer_auth(&client.key)
+            .send()
+            .await
+            .expect("get");
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Waits until the job reaches one of `statuses`; returns the job.
+    pub async fn wait_for_job(
+        &self,
+        client: &Client,
+        job_id: &str,
+        statuses: &[&str],
+        timeout: Duration,
+    ) -> Value {
+        let path = format!("/api/v1/jobs/{job_id}");
+        let what = format!("job {job_id} to reach {statuses:?}");
+        crate::wait_until(&what, timeout, || async {
+            let (status, job) = self.get(client, &path).await;
+            let reached = status == StatusCode::OK && statuses.iter().any(|s| job["status"] == *s);
+            reached.then_some(job)
+        })
+        .await
+    }
+
+    /// Stops the in-process roles and waits for them to drain.
+    pub async fn stop_roles(&self) {
+        self.roles.cancel();
+        self.tasks.close();
+        self.tasks.wait().await;
+    }
+
+    /// Stops everything and removes the sandbox's database, streams and bucket contents.
+    pub async fn teardown(self) {
+        self.stop_roles().await;
+        self.pool.close().await;
+        if let Ok(nats) = async_nats::connect(&self.nats_url).await {
+            let js = async_nats::jetstream::new(nats);
+            let names = atelier_kit::nats::Names::new(&self.prefix);
+            let mut streams: Vec<String> = atelier_kit::nats::CAPABILITIES
+                .iter()
+                .map(|c| names.job_stream(c))
+                .collect();
+            streams.push(names.events_stream());
+            streams.push(names.webhooks_stream());
+            for stream in streams {
+                let _ = js.delete_stream(stream).await;
+            }
+        }
+        if let Ok(listed) = self
+            .storage
+            .client
+            .list_objects_v2()
+            .bucket(&self.storage.bucket)
+            .send()
+            .await
+        {
+            for object in listed.contents() {
+                if let Some(key) = object.key() {
+                    let _ = self
+                        .storage
+                        .client
+                        .delete_object()
+                        .bucket(&self.storage.bucket)
+                        .key(key)
+                        .send()
+                        .await;
+                }
+            }
+        }
+        let _ = self
+            .storage
+            .client
+            .delete_bucket()
+            .bucket(&self.storage.bucket)
+            .send()
+            .await;
+        if let Ok(mut admin) = PgConnection::connect(&url_for("postgres")).await {
+            let database = self.database_url.rsplit('/').next().unwrap_or_default();
+            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {database} WITH (FORCE)"
+            )))
+            .execute(&mut admin)
+            .await;
+        }
+    }
+}
+
+impl Drop for Sandbox {
+    /// A failed test still stops its roles; its database is swept by a later run.
+    fn drop(&mut self) {
+        self.roles.cancel();
+    }
+}

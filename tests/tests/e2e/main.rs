@@ -1,0 +1,10 @@
+//! Atelier end to end, against real NATS JetStream, PostgreSQL and S3: each scenario runs
+//! in its own sandbox and checks the platform's invariants before it tears down.
+
+mod api;
+mod assets;
+mod lifecycle;
+mod restart;
+mod tasks;
+mod upscale;
+mod webhooks;
