@@ -21,6 +21,7 @@ import yaml
 
 import config_names
 import expectations
+import observability
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "helm" / "atelier"
@@ -179,6 +180,15 @@ def main() -> int:
             expectations.check_all(failures, name, merged, objects, RELEASE, NAMESPACE)
             print(f"rendered {name}: {len(objects)} objects")
         schema_rejects(failures, chart)
+        rules, _ = render(chart, {"metrics": {"prometheusRule": {"enabled": True}}})
+        rendered_rules = [
+            rule
+            for obj in rules
+            if obj.get("kind") == "PrometheusRule"
+            for group in obj["spec"]["groups"]
+            for rule in group["rules"]
+        ]
+    observability.check(failures, REPO, rendered_rules)
     documented(failures)
     config_names_check(failures, "\n".join(rendered_text))
     expectations.check_compose_and_dockerfile(failures, REPO)

@@ -3,6 +3,7 @@
 //! bucket, port 0), plus local servers that play the partner's side ([`peer`]).
 
 mod invariants;
+pub mod otlp;
 pub mod peer;
 pub mod process;
 mod roles;

@@ -36,10 +36,22 @@ pub fn free_port() -> u16 {
 /// Starts `atelier <role>` with the sandbox's settings on `port` and waits until it is ready.
 /// The child is killed when dropped.
 pub async fn start(sandbox: &Sandbox, role: &str, port: u16) -> Child {
+    start_with(sandbox, &[role], port, &[]).await
+}
+
+/// [`start`] with arguments after `atelier` (`["worker", "upscale"]`) and extra environment.
+pub async fn start_with(
+    sandbox: &Sandbox,
+    args: &[&str],
+    port: u16,
+    env: &[(String, String)],
+) -> Child {
+    let role = args.join(" ");
     let mut command = Command::new(binary());
     command
-        .arg(role)
+        .args(args)
         .envs(sandbox.env())
+        .envs(env.iter().cloned())
         .env("ATELIER_HTTP_ADDR", format!("127.0.0.1:{port}"))
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())

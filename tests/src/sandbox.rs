@@ -131,7 +131,7 @@ impl Sandbox {
 
     /// Provisions the isolated resources only (for scenarios that run the binary).
     pub async fn provision(settings: Settings) -> Self {
-        atelier_kit::telemetry::init("warn");
+        atelier_kit::telemetry::init("e2e-tests", "warn");
         let id = ulid::Ulid::new().to_string().to_lowercase();
         let database = format!("atelier_t_{id}");
         let mut admin = PgConnection::connect(&url_for("postgres"))

@@ -3,13 +3,18 @@
 //! PostgreSQL; this is where an attempt's lease is born.
 
 use anyhow::Context;
-use atelier_kit::ids::{AssetId, JobId};
+use atelier_kit::{
+    ids::{AssetId, JobId},
+    metrics::metrics,
+    telemetry,
+};
 use atelier_proto::{
     Message,
     jobs::v1::{ClaimDenied, ClaimReply, ClaimRequest, InputRef, JobSpec, claim_reply, input_ref},
 };
 use futures::StreamExt;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
+use tracing::Instrument;
 
 use crate::{
     AppState,
@@ -41,22 +46,32 @@ pub async fn respond(state: AppState, shutdown: CancellationToken) -> anyhow::Re
         let state = state.clone();
         // Each claim runs in its own task so a slow database does not stall the others,
         // and a claim is never dropped half-way through its transaction.
-        tracker.spawn(async move {
-            let Some(reply_to) = message.reply.clone() else {
-                return;
-            };
-            let reply = match ClaimRequest::decode(message.payload.as_ref()) {
-                Ok(request) => answer(&state, request).await,
-                Err(err) => denied(format!("malformed claim request: {err}")),
-            };
-            if let Err(err) = state
-                .nats
-                .publish(reply_to, reply.encode_to_vec().into())
-                .await
-            {
-                tracing::warn!(error = %err, "claim reply not sent; the worker will retry");
+        let span = tracing::info_span!(
+            "claim",
+            otel.kind = "server",
+            job.id = tracing::field::Empty,
+            worker = tracing::field::Empty,
+        );
+        telemetry::follow(&span, telemetry::extract_nats(message.headers.as_ref()));
+        tracker.spawn(
+            async move {
+                let Some(reply_to) = message.reply.clone() else {
+                    return;
+                };
+                let reply = match ClaimRequest::decode(message.payload.as_ref()) {
+                    Ok(request) => answer(&state, request).await,
+                    Err(err) => denied(format!("malformed claim request: {err}")),
+                };
+                if let Err(err) = state
+                    .nats
+                    .publish(reply_to, reply.encode_to_vec().into())
+                    .await
+                {
+                    tracing::warn!(error = %err, "claim reply not sent; the worker will retry");
+                }
             }
-        });
+            .instrument(span),
+        );
     }
     tracker.close();
     tracker.wait().await;
@@ -81,8 +96,10 @@ fn deferred(reason: impl Into<String>) -> ClaimReply {
     }
 }
 
-#[tracing::instrument(skip_all, fields(job.id = %request.job_id, worker = %request.worker_id))]
 async fn answer(state: &AppState, request: ClaimRequest) -> ClaimReply {
+    let span = tracing::Span::current();
+    span.record("job.id", request.job_id.as_str());
+    span.record("worker", request.worker_id.as_str());
     match grant(state, &request).await {
         Ok(reply) => reply,
         Err(err) => {
@@ -127,7 +144,7 @@ async fn grant(state: &AppState, request: &ClaimRequest) -> anyhow::Result<Claim
             code: "input_missing".to_owned(),
             message: "an input asset no longer exists".to_owned(),
         };
-        lifecycle::finish(
+        let finished = lifecycle::finish(
             &mut tx,
             &state.names,
             state.config.asset_retention,
@@ -138,6 +155,9 @@ async fn grant(state: &AppState, request: &ClaimRequest) -> anyhow::Result<Claim
         )
         .await?;
         tx.commit().await?;
+        if let Some(job) = finished {
+            metrics().job_finished(&job.capability, &job.status);
+        }
         return Ok(denied("an input asset no longer exists"));
     };
     tracing::info!(attempt = claimed.attempt, "claim granted");

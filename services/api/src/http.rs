@@ -6,12 +6,15 @@ use std::time::Instant;
 use axum::{
     Json, Router,
     extract::Query,
-    extract::{DefaultBodyLimit, Request, State},
+    extract::{DefaultBodyLimit, MatchedPath, Request, State},
     http::StatusCode,
     middleware::{self, Next},
     response::{IntoResponse, Response},
     routing::{get, post},
 };
+
+use atelier_kit::{metrics::metrics, telemetry};
+use tracing::Instrument;
 
 use crate::{
     AppState, assets,
@@ -58,6 +61,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/openapi.json", get(openapi::document))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(atelier_kit::metrics::handler))
         .fallback(|| async { ApiError::NotFound("Not found.") })
         .layer(DefaultBodyLimit::max(limit))
         .layer(middleware::from_fn(json_rejections))
@@ -135,6 +139,8 @@ async fn request_id(mut request: Request, next: Next) -> Response {
     response
 }
 
+/// One span per request (continuing a partner's `traceparent` when it sends one), the RED
+/// metrics, and the request log.
 async fn log_request(request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
@@ -144,9 +150,28 @@ async fn log_request(request: Request, next: Next) -> Response {
         .map(|r| r.0.clone())
         .unwrap_or_default();
     let path = request.uri().path().to_owned();
-    let response = next.run(request).await;
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", |m| m.as_str())
+        .to_owned();
+    let span = tracing::info_span!(
+        "http.request",
+        otel.name = %format!("{method} {route}"),
+        otel.kind = "server",
+        http.request.method = %method,
+        http.route = %route,
+        http.response.status_code = tracing::field::Empty,
+        request_id = %request_id,
+    );
+    telemetry::follow(&span, telemetry::extract_http(request.headers()));
+    let response = next.run(request).instrument(span.clone()).await;
     let status = response.status().as_u16();
-    let elapsed_ms = started.elapsed().as_millis() as u64;
+    let elapsed = started.elapsed();
+    metrics().http_request(method.as_str(), &route, status, elapsed);
+    span.record("http.response.status_code", status);
+    let _entered = span.enter();
+    let elapsed_ms = elapsed.as_millis() as u64;
     if let Some(ErrorDetail(detail)) = response.extensions().get::<ErrorDetail>() {
         tracing::error!(%method, %path, status, elapsed_ms, %request_id, error = %detail, "request failed");
     } else if status >= 500 {

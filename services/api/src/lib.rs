@@ -11,6 +11,7 @@ pub mod credits;
 pub mod db;
 pub mod dispatch;
 pub mod error;
+pub mod gauges;
 pub mod http;
 pub mod jobs;
 pub mod lifecycle;
@@ -93,6 +94,11 @@ pub async fn run(
     tasks.spawn(projector::run(state.clone(), shutdown.clone()));
     tasks.spawn(recovery::run(state.clone(), shutdown.clone()));
     tasks.spawn(assets::retention(state.clone(), shutdown.clone()));
+    tasks.spawn(gauges::sample(
+        pool.clone(),
+        state.config.database_pool_size,
+        shutdown.clone(),
+    ));
     tasks.spawn(presence::listen(
         nats.clone(),
         names.presence_wildcard(),

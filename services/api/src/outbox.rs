@@ -10,10 +10,12 @@
 use std::time::Duration;
 
 use anyhow::Context;
-use async_nats::{HeaderMap, jetstream};
+use async_nats::jetstream;
+use atelier_kit::telemetry;
 use sqlx::AssertSqlSafe;
 use sqlx::{PgPool, Postgres, Transaction, postgres::PgListener};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 /// PostgreSQL channel the relay listens on; notified at commit of every outbox insert.
 const CHANNEL: &str = "atelier_outbox";
@@ -42,12 +44,14 @@ pub async fn enqueue_after(
     delay: Duration,
 ) -> sqlx::Result<()> {
     sqlx::query(
-        "INSERT INTO outbox (subject, msg_id, payload, available_at) VALUES ($1, $2, $3, now() + $4)",
+        "INSERT INTO outbox (subject, msg_id, payload, available_at, traceparent)
+         VALUES ($1, $2, $3, now() + $4, $5)",
     )
     .bind(subject)
     .bind(msg_id)
     .bind(payload)
     .bind(delay)
+    .bind(telemetry::current_traceparent())
     .execute(&mut **tx)
     .await?;
     sqlx::query("SELECT pg_notify($1, '')")
@@ -63,6 +67,8 @@ struct Pending {
     subject: String,
     msg_id: String,
     payload: Vec<u8>,
+    /// The span that queued the row; the publish continues its trace.
+    traceparent: Option<String>,
 }
 
 /// Publishes pending rows until cancelled.
@@ -141,7 +147,7 @@ async fn relay_batch(pool: &PgPool, js: &jetstream::Context) -> anyhow::Result<u
                AND (locked_until IS NULL OR locked_until < now())
              ORDER BY id LIMIT {BATCH}
              FOR UPDATE SKIP LOCKED)
-         RETURNING id, subject, msg_id, payload"
+         RETURNING id, subject, msg_id, payload, traceparent"
     )))
     .fetch_all(pool)
     .await
@@ -169,7 +175,16 @@ async fn relay_batch(pool: &PgPool, js: &jetstream::Context) -> anyhow::Result<u
 }
 
 async fn publish(js: &jetstream::Context, row: &Pending) -> anyhow::Result<()> {
-    let mut headers = HeaderMap::new();
+    let span = tracing::info_span!("outbox.publish", otel.kind = "producer", messaging.destination = %row.subject);
+    telemetry::follow(
+        &span,
+        telemetry::context_from_traceparent(row.traceparent.as_deref()),
+    );
+    publish_traced(js, row).instrument(span).await
+}
+
+async fn publish_traced(js: &jetstream::Context, row: &Pending) -> anyhow::Result<()> {
+    let mut headers = telemetry::nats_headers();
     headers.insert("Nats-Msg-Id", row.msg_id.as_str());
     // Both awaits matter: the first sends, the second waits for the stream's ack.
     let ack = js

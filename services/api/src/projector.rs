@@ -9,12 +9,14 @@ use async_nats::jetstream::{
     self, AckKind,
     consumer::{AckPolicy, DeliverPolicy, pull},
 };
+use atelier_kit::{metrics::metrics, telemetry};
 use atelier_proto::{
     Message,
     jobs::v1::{JobEvent, job_event::Kind},
 };
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::{
     AppState,
@@ -56,6 +58,12 @@ async fn consume(state: &AppState, shutdown: &CancellationToken) -> anyhow::Resu
         )
         .await
         .context("creating the projector consumer")?;
+    let sampling = shutdown.child_token();
+    tokio::spawn(atelier_kit::metrics::sample_consumer(
+        consumer.clone(),
+        sampling.clone(),
+    ));
+    let _stop_sampling = sampling.drop_guard();
     let mut messages = consumer.messages().await.context("pulling events")?;
     loop {
         // Only the wait is raced with shutdown: an event being applied is never dropped
@@ -70,7 +78,9 @@ async fn consume(state: &AppState, shutdown: &CancellationToken) -> anyhow::Resu
         let message = message.context("event stream")?;
         match JobEvent::decode(message.payload.as_ref()) {
             Ok(event) => {
-                if let Err(err) = apply(state, event).await {
+                let span = event_span(&event);
+                telemetry::follow(&span, telemetry::extract_nats(message.headers.as_ref()));
+                if let Err(err) = apply(state, event).instrument(span).await {
                     // Not acked: JetStream redelivers it after ack_wait.
                     let _ = message
                         .ack_with(AckKind::Nak(Some(Duration::from_secs(2))))
@@ -89,7 +99,25 @@ async fn consume(state: &AppState, shutdown: &CancellationToken) -> anyhow::Resu
     }
 }
 
-#[tracing::instrument(skip_all, fields(job.id = %event.job_id, attempt = event.attempt))]
+/// One span per applied event, in the trace of the attempt that sent it.
+fn event_span(event: &JobEvent) -> tracing::Span {
+    let kind = match &event.kind {
+        Some(Kind::Progress(_)) => "progress",
+        Some(Kind::Released(_)) => "released",
+        Some(Kind::Succeeded(_)) => "succeeded",
+        Some(Kind::Failed(_)) => "failed",
+        None => "empty",
+    };
+    tracing::info_span!(
+        "job.event",
+        otel.name = %format!("job.event {kind}"),
+        otel.kind = "consumer",
+        job.id = %event.job_id,
+        attempt = event.attempt,
+        event = kind,
+    )
+}
+
 async fn apply(state: &AppState, event: JobEvent) -> anyhow::Result<()> {
     let Some(kind) = event.kind else {
         return Ok(());
@@ -152,6 +180,7 @@ async fn finish(
     .await?;
     tx.commit().await?;
     if let Some(job) = &finished {
+        metrics().job_finished(&job.capability, &job.status);
         tracing::info!(status = %job.status, "job finished");
     }
     Ok(finished.is_some())

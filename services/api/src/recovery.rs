@@ -9,10 +9,11 @@
 use std::time::Duration;
 
 use anyhow::Context;
-use atelier_kit::ids::JobId;
+use atelier_kit::{ids::JobId, metrics::metrics, telemetry};
 use sqlx::AssertSqlSafe;
 use sqlx::{Postgres, Transaction};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::{
     AppState, dispatch,
@@ -64,10 +65,7 @@ async fn projector_caught_up(state: &AppState) -> bool {
 
 /// One pass; returns the jobs it expired, whose work messages can now be purged. Silent
 /// running jobs are judged only when `heartbeats_current` (the projector is caught up).
-pub async fn tick(
-    state: &AppState,
-    heartbeats_current: bool,
-) -> anyhow::Result<Vec<(String, String)>> {
+pub async fn tick(state: &AppState, heartbeats_current: bool) -> anyhow::Result<Vec<Ended>> {
     let mut tx = state.pool.begin().await?;
     let leader: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
         .bind(LEADER_LOCK)
@@ -78,6 +76,7 @@ pub async fn tick(
     }
     let stale = state.config.lease_stale_after;
     let expired = end_all(state, &mut tx, Fence::QueuedPastTtl, &Outcome::Expired).await?;
+    let mut ended = Vec::new();
     let deadline = Outcome::Failed {
         code: "deadline_exceeded".to_owned(),
         message: format!(
@@ -85,18 +84,28 @@ pub async fn tick(
             state.config.run_timeout.as_secs()
         ),
     };
-    end_all(state, &mut tx, Fence::RunningPastDeadline, &deadline).await?;
+    ended.extend(end_all(state, &mut tx, Fence::RunningPastDeadline, &deadline).await?);
     let lost = Outcome::Failed {
         code: "worker_lost".to_owned(),
         message: "the worker stopped reporting during the last attempt".to_owned(),
     };
     if heartbeats_current {
-        end_all(state, &mut tx, Fence::StaleOnLastAttempt(stale * 2), &lost).await?;
+        ended.extend(end_all(state, &mut tx, Fence::StaleOnLastAttempt(stale * 2), &lost).await?);
         requeue_silent(state, &mut tx, stale * 2).await?;
     }
     redispatch_unclaimed(state, &mut tx).await?;
     tx.commit().await?;
+    for job in expired.iter().chain(&ended) {
+        metrics().job_finished(&job.capability, &job.status);
+    }
     Ok(expired)
+}
+
+/// A job the sweeper ended.
+pub struct Ended {
+    pub id: String,
+    pub capability: String,
+    pub status: String,
 }
 
 /// Applies one terminal transition to every job its fence selects.
@@ -105,13 +114,13 @@ async fn end_all(
     tx: &mut Transaction<'_, Postgres>,
     fence: Fence<'_>,
     outcome: &Outcome,
-) -> anyhow::Result<Vec<(String, String)>> {
+) -> anyhow::Result<Vec<Ended>> {
     if let Fence::Lease(_) = fence {
         anyhow::bail!("the sweeper never holds a lease");
     }
     // The same condition the transition itself is fenced by, so selection and update agree.
-    let candidates: Vec<(String, String)> = sqlx::query_as(AssertSqlSafe(format!(
-        "SELECT id, capability FROM jobs WHERE {} ORDER BY id LIMIT {BATCH}
+    let candidates: Vec<(String, String, Option<String>)> = sqlx::query_as(AssertSqlSafe(format!(
+        "SELECT id, capability, traceparent FROM jobs WHERE {} ORDER BY id LIMIT {BATCH}
          FOR UPDATE SKIP LOCKED",
         fence.condition().replace("$5", "$1")
     )))
@@ -119,8 +128,9 @@ async fn end_all(
     .fetch_all(&mut **tx)
     .await?;
     let mut ended = Vec::new();
-    for (id, capability) in candidates {
-        if let Some(job) = lifecycle::finish(
+    for (id, capability, traceparent) in candidates {
+        let span = in_job_trace("job.sweep", &id, traceparent.as_deref());
+        let finished = lifecycle::finish(
             tx,
             &state.names,
             state.config.asset_retention,
@@ -129,13 +139,25 @@ async fn end_all(
             outcome,
             &[],
         )
-        .await?
-        {
-            tracing::info!(job.id = %id, status = %job.status, "job ended by the sweeper");
-            ended.push((id, capability));
+        .instrument(span.clone())
+        .await?;
+        if let Some(job) = finished {
+            span.in_scope(|| tracing::info!(status = %job.status, "job ended by the sweeper"));
+            ended.push(Ended {
+                id,
+                capability,
+                status: job.status,
+            });
         }
     }
     Ok(ended)
+}
+
+/// A span for one recovery action, in the trace of the job it acts on.
+fn in_job_trace(name: &'static str, job: &str, traceparent: Option<&str>) -> tracing::Span {
+    let span = tracing::info_span!("job.recover", otel.name = name, job.id = %job);
+    telemetry::follow(&span, telemetry::context_from_traceparent(traceparent));
+    span
 }
 
 /// Running jobs whose worker went silent (killed, partitioned) go back to the queue with
@@ -145,20 +167,25 @@ async fn requeue_silent(
     tx: &mut Transaction<'_, Postgres>,
     stale_after: Duration,
 ) -> anyhow::Result<()> {
-    let rows: Vec<(String, String, i32)> = sqlx::query_as(
+    let rows: Vec<(String, String, i32, Option<String>)> = sqlx::query_as(
         "UPDATE jobs SET status = 'queued', lease_token = NULL, heartbeat_at = NULL,
                 dispatch_seq = dispatch_seq + 1, dispatched_at = now(),
                 current_step = 'requeued', updated_at = now()
          WHERE status = 'running' AND attempt < max_attempts AND heartbeat_at < now() - $1
-         RETURNING id, capability, dispatch_seq",
+         RETURNING id, capability, dispatch_seq, traceparent",
     )
     .bind(stale_after)
     .fetch_all(&mut **tx)
     .await?;
-    for (id, capability, seq) in rows {
-        tracing::warn!(job.id = %id, "silent running job re-queued");
+    for (id, capability, seq, traceparent) in rows {
+        let span = in_job_trace("job.requeue", &id, traceparent.as_deref());
         let id = JobId::from_trusted(id);
-        dispatch::enqueue(tx, &state.names, &id, &capability, seq).await?;
+        async {
+            tracing::warn!("silent running job re-queued");
+            dispatch::enqueue(tx, &state.names, &id, &capability, seq).await
+        }
+        .instrument(span)
+        .await?;
     }
     Ok(())
 }
@@ -169,22 +196,27 @@ async fn redispatch_unclaimed(
     state: &AppState,
     tx: &mut Transaction<'_, Postgres>,
 ) -> anyhow::Result<()> {
-    let rows: Vec<(String, String, i32)> = sqlx::query_as(AssertSqlSafe(format!(
+    let rows: Vec<(String, String, i32, Option<String>)> = sqlx::query_as(AssertSqlSafe(format!(
         "UPDATE jobs SET dispatch_seq = dispatch_seq + 1, dispatched_at = now(), updated_at = now()
          WHERE id IN (
              SELECT id FROM jobs
              WHERE status = 'queued'
                AND dispatched_at < now() - $1 * power(2, least(dispatch_seq - 1, 5))
              ORDER BY id LIMIT {BATCH} FOR UPDATE SKIP LOCKED)
-         RETURNING id, capability, dispatch_seq"
+         RETURNING id, capability, dispatch_seq, traceparent"
     )))
     .bind(state.config.redispatch_after)
     .fetch_all(&mut **tx)
     .await?;
-    for (id, capability, seq) in rows {
-        tracing::info!(job.id = %id, dispatch_seq = seq, "unclaimed job re-dispatched");
+    for (id, capability, seq, traceparent) in rows {
+        let span = in_job_trace("job.redispatch", &id, traceparent.as_deref());
         let id = JobId::from_trusted(id);
-        dispatch::enqueue(tx, &state.names, &id, &capability, seq).await?;
+        async {
+            tracing::info!(dispatch_seq = seq, "unclaimed job re-dispatched");
+            dispatch::enqueue(tx, &state.names, &id, &capability, seq).await
+        }
+        .instrument(span)
+        .await?;
     }
     Ok(())
 }
@@ -192,8 +224,8 @@ async fn redispatch_unclaimed(
 /// Removes the work messages of jobs that ended without running, so nothing is left in
 /// a work stream for a terminal job. Best effort: a message that survives is denied at
 /// claim and dropped.
-async fn purge_work(state: &AppState, ended: &[(String, String)]) {
-    for (id, capability) in ended {
+async fn purge_work(state: &AppState, ended: &[Ended]) {
+    for Ended { id, capability, .. } in ended {
         let result = async {
             let stream = state
                 .js

@@ -176,11 +176,15 @@ pub async fn redeliver(
         .webhook_subject(JobId::from_trusted(job.id).as_str());
     let state2 = state.clone();
     // Through the outbox, like every message the api sends: it survives a NATS outage.
-    tokio::spawn(async move {
+    let enqueue = async move {
         let mut tx = state2.pool.begin().await?;
         outbox::enqueue(&mut tx, &subject, &msg_id, request.encode_to_vec()).await?;
         tx.commit().await
-    })
+    };
+    tokio::spawn(tracing::Instrument::instrument(
+        enqueue,
+        tracing::Span::current(),
+    ))
     .await
     .map_err(|err| ApiError::Internal(err.into()))??;
     Ok((StatusCode::ACCEPTED, Json(Redelivery { redelivered: true })))

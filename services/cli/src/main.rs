@@ -149,10 +149,36 @@ async fn run_all(shutdown: CancellationToken) -> anyhow::Result<()> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    atelier_kit::telemetry::init("info,sqlx=warn,aws_config=warn,async_nats=warn");
+    let telemetry = atelier_kit::telemetry::init(
+        &service_name(&cli.role)?,
+        "info,sqlx=warn,aws_config=warn,async_nats=warn",
+    );
     let token = CancellationToken::new();
     shutdown::cancel_on_signal(token.clone());
-    match cli.role {
+    let result = run_role(cli.role, token).await;
+    telemetry.shutdown().await;
+    result
+}
+
+/// The OpenTelemetry `service.name` of a role.
+fn service_name(role: &Role) -> anyhow::Result<String> {
+    Ok(match role {
+        Role::Api => "api-service".to_owned(),
+        Role::Worker { capability } => {
+            let capability = capability_name(capability)?;
+            let short = capability.rsplit('.').next().unwrap_or(capability);
+            // image.generate is served by the image-worker.
+            let short = if short == "generate" { "image" } else { short };
+            format!("{short}-worker")
+        }
+        Role::Webhook => "webhook-service".to_owned(),
+        Role::All => "atelier".to_owned(),
+        Role::Migrate | Role::Keys { .. } | Role::Credits { .. } => "atelier-cli".to_owned(),
+    })
+}
+
+async fn run_role(role: Role, token: CancellationToken) -> anyhow::Result<()> {
+    match role {
         Role::Api => {
             let config = atelier_api::ApiConfig::from_env()?;
             atelier_api::run(config, bind_http().await?, token).await

@@ -1,4 +1,4 @@
-//! `/healthz` and `/readyz` for roles that serve no other HTTP (workers, webhook-service).
+//! `/healthz`, `/readyz` and `/metrics` for roles that serve no other HTTP (workers, webhook-service).
 
 use std::sync::{
     Arc,
@@ -27,6 +27,7 @@ pub fn router(readiness: Readiness) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(crate::metrics::handler))
         .with_state(readiness)
 }
 

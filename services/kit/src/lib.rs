@@ -4,6 +4,7 @@
 pub mod config;
 pub mod health;
 pub mod ids;
+pub mod metrics;
 pub mod nats;
 pub mod shutdown;
 pub mod storage;

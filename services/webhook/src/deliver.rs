@@ -8,12 +8,14 @@ use std::{
     time::Duration,
 };
 
+use atelier_kit::{metrics::metrics, telemetry};
 use atelier_netguard::{FetchError, GuardedClient, Sent};
 use chrono::Utc;
 use rand::Rng;
 use sqlx::PgPool;
 use tokio::sync::{Notify, Semaphore};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
+use tracing::Instrument;
 
 use crate::{
     WebhookConfig,
@@ -144,8 +146,48 @@ fn describe(result: &Result<Sent, FetchError>) -> Option<String> {
     }
 }
 
-#[tracing::instrument(skip_all, fields(job.id = %delivery.job_id, event.id = %delivery.event_id, attempt = delivery.attempts + 1))]
+/// One attempt is one client span in the job's trace, child of the delivery's intake (for
+/// rows written before spans were stored: a child of the job's trace id alone).
+fn attempt_span(delivery: &Due) -> tracing::Span {
+    let span = tracing::info_span!(
+        "webhook.attempt",
+        otel.name = "webhook.attempt",
+        otel.kind = "client",
+        job.id = %delivery.job_id,
+        event.id = %delivery.event_id,
+        client.id = %delivery.client_id,
+        attempt = delivery.attempts + 1,
+        http.response.status_code = tracing::field::Empty,
+    );
+    let parent = match (&delivery.traceparent, &delivery.trace_id) {
+        (Some(line), _) => Some(line.clone()),
+        (None, Some(trace_id)) => Some(traceparent(trace_id)),
+        (None, None) => None,
+    };
+    telemetry::follow(
+        &span,
+        telemetry::context_from_traceparent(parent.as_deref()),
+    );
+    span
+}
+
 async fn attempt(sender: &Sender, delivery: Due) {
+    let span = attempt_span(&delivery);
+    attempt_in_span(sender, delivery).instrument(span).await
+}
+
+/// The outcome label of `atelier_webhook_attempts_total`.
+fn outcome(result: &Result<Sent, FetchError>) -> &'static str {
+    match result {
+        Ok(sent) if sent.status.is_success() => "success",
+        Ok(_) => "http_error",
+        Err(err) if err.is_blocked() => "refused",
+        Err(err) if err.is_timeout() => "timeout",
+        Err(_) => "network",
+    }
+}
+
+async fn attempt_in_span(sender: &Sender, delivery: Due) {
     let attempt = delivery.attempts + 1;
     let host_slots = sender.host_slots(&delivery.url);
     let Ok(_host_permit) = host_slots.acquire().await else {
@@ -192,9 +234,9 @@ async fn attempt(sender: &Sender, delivery: Due) {
         .header("content-type", "application/json")
         .header("webhook-id", &delivery.event_id)
         .header("webhook-timestamp", timestamp.to_string());
-    if let Some(trace_id) = &delivery.trace_id {
-        // Each attempt is its own span in the job's trace.
-        request = request.header("traceparent", traceparent(trace_id));
+    // The receiver's spans become children of this attempt.
+    if let Some(line) = telemetry::current_traceparent() {
+        request = request.header("traceparent", line);
     }
     if let Some(newest) = keys.first() {
         // Standard Webhooks carries every live key's signature, space-separated, so a
@@ -211,6 +253,10 @@ async fn attempt(sender: &Sender, delivery: Due) {
     let clock = std::time::Instant::now();
     let result = sender.guard.send(request.body(body), MAX_RESPONSE).await;
     let latency = clock.elapsed();
+    metrics().webhook_attempt(outcome(&result));
+    if let Ok(sent) = &result {
+        tracing::Span::current().record("http.response.status_code", sent.status.as_u16());
+    }
     let verdict = judge(&result);
     let next_attempt_at = match verdict {
         Verdict::Retry {

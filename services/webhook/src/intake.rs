@@ -8,12 +8,13 @@ use async_nats::jetstream::{
     self,
     consumer::{AckPolicy, pull},
 };
-use atelier_kit::{health::Readiness, nats::Names};
+use atelier_kit::{health::Readiness, nats::Names, telemetry};
 use atelier_proto::{Message, jobs::v1::WebhookRequest};
 use futures::StreamExt;
 use sqlx::PgPool;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::store;
 
@@ -62,6 +63,12 @@ async fn consume(
         )
         .await
         .context("creating the webhook intake consumer")?;
+    let sampling = shutdown.child_token();
+    tokio::spawn(atelier_kit::metrics::sample_consumer(
+        consumer.clone(),
+        sampling.clone(),
+    ));
+    let _stop_sampling = sampling.drop_guard();
     let mut messages = consumer
         .messages()
         .await
@@ -76,17 +83,17 @@ async fn consume(
             .context("webhook stream ended")?
             .context("webhook stream")?;
         match WebhookRequest::decode(message.payload.as_ref()) {
-            Ok(request) if request.redeliver => {
-                let events = store::redeliver(pool, &request.job_id, &request.client_id).await?;
-                tracing::info!(job.id = %request.job_id, events, "webhook redelivery requested");
-                wake.notify_one();
-            }
             Ok(request) => {
-                let new = store::insert(pool, &request).await?;
-                if new {
-                    tracing::info!(job.id = %request.job_id, event.id = %request.event_id, "webhook queued");
-                    wake.notify_one();
-                }
+                let span = tracing::info_span!(
+                    "webhook.intake",
+                    otel.kind = "consumer",
+                    job.id = %request.job_id,
+                    event.id = %request.event_id,
+                    client.id = %request.client_id,
+                    redeliver = request.redeliver,
+                );
+                telemetry::follow(&span, telemetry::extract_nats(message.headers.as_ref()));
+                take(pool, wake, &request).instrument(span).await?;
             }
             Err(err) => tracing::error!(error = %err, "undecodable webhook request dropped"),
         }
@@ -95,4 +102,18 @@ async fn consume(
             .await
             .map_err(|err| anyhow::anyhow!("acking a webhook request: {err}"))?;
     }
+}
+
+/// Records one request: a new event to deliver, or a partner's ask to deliver a job's events
+/// again.
+async fn take(pool: &PgPool, wake: &Notify, request: &WebhookRequest) -> anyhow::Result<()> {
+    if request.redeliver {
+        let events = store::redeliver(pool, &request.job_id, &request.client_id).await?;
+        tracing::info!(events, "webhook redelivery requested");
+        wake.notify_one();
+    } else if store::insert(pool, request).await? {
+        tracing::info!("webhook queued");
+        wake.notify_one();
+    }
+    Ok(())
 }

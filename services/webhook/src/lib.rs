@@ -16,6 +16,7 @@ pub use config::WebhookConfig;
 use std::sync::Arc;
 
 use anyhow::Context;
+use atelier_kit::metrics::metrics;
 use atelier_kit::{health::Readiness, nats::Names};
 use tokio::{net::TcpListener, sync::Notify};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
@@ -86,6 +87,13 @@ pub async fn run(
         shutdown.clone(),
     ));
     tasks.spawn(deliver::run(sender, shutdown.clone()));
+    {
+        let pool = pool.clone();
+        tasks.spawn(atelier_kit::metrics::sample_every(
+            move || metrics().db_pool("webhook", pool.size(), pool.num_idle(), store::POOL_SIZE),
+            shutdown.clone(),
+        ));
+    }
     tasks.close();
     tasks.wait().await;
     pool.close().await;

@@ -10,12 +10,15 @@ use sqlx::{
     postgres::{PgConnectOptions, PgPoolOptions},
 };
 
+/// Connections the webhook-service keeps to PostgreSQL.
+pub const POOL_SIZE: u32 = 8;
+
 pub async fn connect(url: &str) -> anyhow::Result<PgPool> {
     let options = PgConnectOptions::from_str(url)
         .context("ATELIER_DATABASE_URL is not a postgres url")?
         .options([("idle_in_transaction_session_timeout", "30s")]);
     PgPoolOptions::new()
-        .max_connections(8)
+        .max_connections(POOL_SIZE)
         .acquire_timeout(Duration::from_secs(5))
         .connect_with(options)
         .await
@@ -41,8 +44,8 @@ pub async fn insert(
 ) -> sqlx::Result<bool> {
     let done = sqlx::query(
         "INSERT INTO webhook.deliveries (event_id, job_id, client_id, url, payload, status,
-                                         next_attempt_at, trace_id)
-         VALUES ($1, $2, $3, $4, $5, 'pending', now(), NULLIF($6, ''))
+                                         next_attempt_at, trace_id, traceparent)
+         VALUES ($1, $2, $3, $4, $5, 'pending', now(), NULLIF($6, ''), $7)
          ON CONFLICT (event_id) DO NOTHING",
     )
     .bind(&request.event_id)
@@ -51,6 +54,7 @@ pub async fn insert(
     .bind(&request.url)
     .bind(&request.payload_json)
     .bind(&request.trace_id)
+    .bind(atelier_kit::telemetry::current_traceparent())
     .execute(pool)
     .await?;
     Ok(done.rows_affected() == 1)
@@ -80,6 +84,8 @@ pub struct Due {
     pub payload: String,
     pub attempts: i32,
     pub trace_id: Option<String>,
+    /// The span that queued the delivery; each attempt is its child.
+    pub traceparent: Option<String>,
     /// The lease this sender holds; every later write is fenced by it.
     pub locked_until: DateTime<Utc>,
 }
@@ -113,7 +119,7 @@ pub async fn take_due(pool: &PgPool, limit: i64, lease: Duration) -> sqlx::Resul
              ORDER BY next_attempt_at LIMIT $1
              FOR UPDATE SKIP LOCKED)
          RETURNING event_id, job_id, client_id, url, payload, attempts, trace_id,
-                   locked_until",
+                   traceparent, locked_until",
     )
     .bind(limit)
     .bind(lease)

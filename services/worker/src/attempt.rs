@@ -7,9 +7,13 @@
 //!   after the delay), then ack;
 //! - fatal failure or last attempt: `Failed` event, then term.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use async_nats::jetstream::{AckKind, Message};
+use atelier_kit::{
+    metrics::metrics,
+    telemetry::{self, KeyValue},
+};
 use atelier_proto::{
     Message as _,
     jobs::v1::{
@@ -37,7 +41,38 @@ pub async fn handle<E: Engine>(runtime: &Runtime<E>, message: Message) {
             return;
         }
     };
-    let span = tracing::info_span!("attempt", job.id = %dispatch.job_id, capability = %dispatch.capability);
+    let span = tracing::info_span!(
+        "job.attempt",
+        otel.kind = "consumer",
+        job.id = %dispatch.job_id,
+        capability = %dispatch.capability,
+        client.id = tracing::field::Empty,
+        attempt = tracing::field::Empty,
+        dispatch_seq = dispatch.dispatch_seq,
+    );
+    let parent = telemetry::extract_nats(message.headers.as_ref());
+    if let Ok(info) = message.info() {
+        let published = SystemTime::from(info.published);
+        let waited = SystemTime::now()
+            .duration_since(published)
+            .unwrap_or_default();
+        metrics().queue_wait(&dispatch.capability, waited);
+        if info.delivered > 1 {
+            metrics().redelivered(&dispatch.capability);
+        }
+        telemetry::record_span(
+            "queue.wait",
+            &parent,
+            published,
+            SystemTime::now(),
+            vec![
+                KeyValue::new("job.id", dispatch.job_id.clone()),
+                KeyValue::new("capability", dispatch.capability.clone()),
+                KeyValue::new("delivered", info.delivered),
+            ],
+        );
+    }
+    telemetry::follow(&span, parent);
     async {
         let spec = match claim(runtime, &dispatch).await {
             Ok(Some(spec)) => spec,
@@ -72,8 +107,9 @@ async fn claim<E: Engine>(
     };
     let reply = tokio::time::timeout(
         runtime.config.claim_timeout,
-        runtime.nats.request(
+        runtime.nats.request_with_headers(
             runtime.names.claim_subject(),
+            telemetry::nats_headers(),
             request.encode_to_vec().into(),
         ),
     )
@@ -95,7 +131,12 @@ async fn claim<E: Engine>(
 }
 
 async fn run_claimed<E: Engine>(runtime: &Runtime<E>, message: &Message, spec: JobSpec) {
+    let span = tracing::Span::current();
+    span.record("attempt", spec.attempt);
+    span.record("client.id", spec.client_id.as_str());
     tracing::info!(attempt = spec.attempt, "attempt started");
+    let started = Instant::now();
+    let capability = runtime.engine.capability();
     let (reporter, progress) = ProgressReporter::new();
     let heartbeat = heartbeat(runtime, message, &spec, progress);
     let mut kept = Vec::new();
@@ -126,6 +167,7 @@ async fn run_claimed<E: Engine>(runtime: &Runtime<E>, message: &Message, spec: J
                 let _ = message.double_ack().await;
                 tracing::info!("attempt succeeded");
             }
+            metrics().attempt_ran(capability, "succeeded", started.elapsed());
         }
         Err(err) if err.retryable && spec.attempt < spec.max_attempts => {
             let delay = retry::delay_after(spec.attempt, runtime.config.retry_base);
@@ -139,6 +181,7 @@ async fn run_claimed<E: Engine>(runtime: &Runtime<E>, message: &Message, spec: J
                 // The api schedules the retry as a fresh dispatch; this message is done.
                 let _ = message.double_ack().await;
             }
+            metrics().attempt_ran(capability, "released", started.elapsed());
         }
         Err(err) => {
             tracing::warn!(error = %err, "attempt failed for good");
@@ -151,6 +194,7 @@ async fn run_claimed<E: Engine>(runtime: &Runtime<E>, message: &Message, spec: J
             if publish(runtime, &spec, event(Kind::Failed(failed))).await {
                 let _ = message.ack_with(AckKind::Term).await;
             }
+            metrics().attempt_ran(capability, "failed", started.elapsed());
         }
     }
 }
@@ -172,6 +216,10 @@ async fn execute<E: Engine>(
         runtime.config.max_input_bytes,
         kept,
     )
+    .instrument(tracing::info_span!(
+        "inputs.fetch",
+        inputs = spec.inputs.len()
+    ))
     .await?;
     progress.report(15, "running");
     let context = JobContext {
@@ -185,13 +233,20 @@ async fn execute<E: Engine>(
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0);
     let budget = Duration::from_millis(spec.deadline_unix_ms.saturating_sub(now_ms).max(0) as u64);
-    let files = tokio::time::timeout(budget, runtime.engine.run(context, inputs))
-        .await
-        .map_err(|_| {
-            EngineError::fatal("deadline_exceeded", "the attempt ran past its deadline")
-        })??;
+    let run = runtime
+        .engine
+        .run(context, inputs)
+        .instrument(tracing::info_span!(
+            "engine.run",
+            engine = runtime.engine.capability()
+        ));
+    let files = tokio::time::timeout(budget, run).await.map_err(|_| {
+        EngineError::fatal("deadline_exceeded", "the attempt ran past its deadline")
+    })??;
     progress.report(90, "uploading outputs");
-    io::upload_outputs(&runtime.storage, spec, files).await
+    io::upload_outputs(&runtime.storage, spec, files)
+        .instrument(tracing::info_span!("outputs.upload"))
+        .await
 }
 
 /// Keeps the lease alive: a Progress ack (resets ack_wait) and a progress event (the
@@ -238,7 +293,11 @@ async fn publish_once<E: Engine>(
     let subject = runtime.names.event_subject(job_id);
     runtime
         .js
-        .publish(subject, event.encode_to_vec().into())
+        .publish_with_headers(
+            subject,
+            telemetry::nats_headers(),
+            event.encode_to_vec().into(),
+        )
         .await?
         .await?;
     Ok(())

@@ -127,6 +127,12 @@ async fn pull_loop<E: Engine>(
     shutdown: &CancellationToken,
 ) -> anyhow::Result<()> {
     let consumer = consumer(runtime).await?;
+    let sampling = shutdown.child_token();
+    tokio::spawn(atelier_kit::metrics::sample_consumer(
+        consumer.clone(),
+        sampling.clone(),
+    ));
+    let _stop_sampling = sampling.drop_guard();
     runtime.readiness.set_ready();
     // Announce at once rather than at the next presence tick.
     let subject = runtime.names.presence_subject(runtime.engine.capability());

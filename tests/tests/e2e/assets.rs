@@ -33,6 +33,29 @@ async fn upload(sandbox: &Sandbox, client: &Client, form: multipart::Form) -> (S
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
+/// Sends only the head of a `length`-byte upload with `Expect: 100-continue` and returns the
+/// answer's head, as curl does for large files.
+async fn announce_only(sandbox: &Sandbox, length: u64) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let url = reqwest::Url::parse(&sandbox.url("/api/v1/assets")).unwrap();
+    let address = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap());
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let head = format!(
+        "POST /api/v1/assets HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: multipart/form-data; boundary=x\r\nContent-Length: {length}\r\n\
+         Expect: 100-continue\r\n\r\n",
+        url.host_str().unwrap(),
+        sandbox.alpha.key
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = vec![0; 1024];
+    let read = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut answer))
+        .await
+        .expect("answered without the body")
+        .unwrap();
+    String::from_utf8_lossy(&answer[..read]).into_owned()
+}
+
 async fn input_objects(sandbox: &Sandbox) -> i32 {
     let listed = sandbox
         .storage
@@ -190,6 +213,9 @@ async fn refused_uploads_leave_nothing_behind() {
     let form = multipart::Form::new().part("files", part("big.png", big.clone()));
     let (status, _) = upload(&sandbox, &sandbox.alpha, form).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    // A client that waits for `100 Continue` is refused before it sends a byte of the body.
+    let answer = announce_only(&sandbox, 1 << 30).await;
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
     // Over the cap, streamed without a length: counted and cut off.
     let stream = futures::stream::iter(
         big.chunks(64 * 1024)

@@ -4,6 +4,7 @@
 mod api;
 mod assets;
 mod lifecycle;
+mod observability;
 mod restart;
 mod tasks;
 mod upscale;

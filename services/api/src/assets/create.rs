@@ -9,7 +9,9 @@ use axum::{
     extract::{FromRequest, Multipart, Request, State},
     http::{StatusCode, header},
 };
-use futures::StreamExt;
+use std::time::Duration;
+
+use futures::{Stream, StreamExt};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -103,16 +105,33 @@ pub async fn create(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > state.config.max_upload_bytes + 64 * 1024) {
-        return Err(ApiError::PayloadTooLarge(format!(
+        let refusal = ApiError::PayloadTooLarge(format!(
             "the request is larger than the {} byte upload limit",
             state.config.max_upload_bytes
-        )));
+        ));
+        // A client that asked `Expect: 100-continue` has sent nothing yet and never will.
+        if !request.headers().contains_key(header::EXPECT) {
+            linger(request.into_body().into_data_stream()).await;
+        }
+        return Err(refusal);
     }
     let stored = if content_type.starts_with("multipart/form-data") {
-        let multipart = Multipart::from_request(request, &state)
+        let mut multipart = Multipart::from_request(request, &state)
             .await
             .map_err(|err| ApiError::BadRequest(format!("multipart body: {err}")))?;
-        upload(&state, &caller, multipart).await?
+        match upload(&state, &caller, &mut multipart).await {
+            Ok(stored) => stored,
+            Err(err) => {
+                linger(futures::stream::unfold(multipart, |mut multipart| async {
+                    let mut field = multipart.next_field().await.ok()??;
+                    while let Ok(Some(_)) = field.chunk().await {}
+                    drop(field);
+                    Some((Ok::<_, axum::Error>(axum::body::Bytes::new()), multipart))
+                }))
+                .await;
+                return Err(err);
+            }
+        }
     } else if content_type.starts_with("application/json") {
         let body = axum::body::to_bytes(request.into_body(), MAX_REGISTRATION_JSON)
             .await
@@ -138,10 +157,36 @@ pub struct Pending {
     stored: Stored,
 }
 
+/// How long, and how much more of a refused body, is read before the connection closes.
+const LINGER_TIME: Duration = Duration::from_secs(3);
+const LINGER_BYTES: usize = 64 * 1024 * 1024;
+
+/// Reads and discards what is left of a refused request body, within bounds, before answering.
+///
+/// Answering while the client is still writing makes the server close a connection with unread
+/// data, which resets it: most clients then report a broken pipe and never see the 413 or 400.
+/// Reading on for a while (nginx's lingering close) lets them read the answer.
+async fn linger<S, E>(body: S)
+where
+    S: Stream<Item = Result<axum::body::Bytes, E>>,
+{
+    let drain = async {
+        let mut body = std::pin::pin!(body);
+        let mut read = 0;
+        while let Some(Ok(chunk)) = body.next().await {
+            read += chunk.len();
+            if read > LINGER_BYTES {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(LINGER_TIME, drain).await;
+}
+
 async fn upload(
     state: &AppState,
     caller: &Caller,
-    mut multipart: Multipart,
+    multipart: &mut Multipart,
 ) -> Result<Vec<Pending>, ApiError> {
     let mut done: Vec<Pending> = Vec::new();
     let mut budget = state.config.max_upload_bytes;

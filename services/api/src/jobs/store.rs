@@ -1,11 +1,16 @@
 //! Job reads and the accepting write: the job row and its dispatch message in one
 //! transaction, with Idempotency-Key reuse decided by the database's unique constraint.
 
-use atelier_kit::ids::{ClientId, JobId};
+use atelier_kit::{
+    ids::{ClientId, JobId},
+    metrics::metrics,
+    telemetry,
+};
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 use sqlx::AssertSqlSafe;
 use sqlx::PgPool;
+use tracing::Instrument;
 
 use super::{
     request::CreateJobRequest,
@@ -41,6 +46,16 @@ pub struct NewJob {
 /// earlier request with the same Idempotency-Key created.
 pub async fn create(state: &AppState, new: &NewJob) -> Result<Created, ApiError> {
     let id = JobId::generate();
+    let span = tracing::info_span!("job.accept", job.id = %id, client.id = %new.client,
+        capability = %new.request.capability);
+    let created = accept(state, new, id).instrument(span).await?;
+    if let Created::New(job) = &created {
+        metrics().job_created(&job.capability);
+    }
+    Ok(created)
+}
+
+async fn accept(state: &AppState, new: &NewJob, id: JobId) -> Result<Created, ApiError> {
     let (client, req, hash) = (&new.client, &new.request, &new.hash);
     let idempotency_key = new.idempotency_key.as_deref();
     let params = serde_json::to_value(req).map_err(anyhow::Error::from)?;
@@ -48,8 +63,8 @@ pub async fn create(state: &AppState, new: &NewJob) -> Result<Created, ApiError>
     let inserted: Option<String> = sqlx::query_scalar(
         "INSERT INTO jobs (id, client_id, capability, status, params, webhook_url,
                            idempotency_key, request_hash, max_attempts, expires_at,
-                           model_id, credits, request_id, trace_id)
-         VALUES ($1, $2, $3, 'queued', $4, $5, $6, $7, $8, now() + $9, $10, $11, $12, $13)
+                           model_id, credits, request_id, trace_id, traceparent)
+         VALUES ($1, $2, $3, 'queued', $4, $5, $6, $7, $8, now() + $9, $10, $11, $12, $13, $14)
          ON CONFLICT (client_id, idempotency_key) DO NOTHING
          RETURNING id",
     )
@@ -65,7 +80,9 @@ pub async fn create(state: &AppState, new: &NewJob) -> Result<Created, ApiError>
     .bind(&new.model_id)
     .bind(new.credits)
     .bind(&new.request_id)
-    .bind(new_trace_id())
+    // The job's trace is the accepting request's; without tracing installed it still gets one.
+    .bind(telemetry::current_trace_id().unwrap_or_else(new_trace_id))
+    .bind(telemetry::current_traceparent())
     .fetch_optional(&mut *tx)
     .await?;
 
@@ -122,7 +139,8 @@ pub fn new_trace_id() -> String {
 /// Runs [`create`] in its own task: a client hanging up mid-request must not cancel the
 /// transaction half-way (that would poison the pooled connection, sqlx #4393).
 pub async fn create_detached(state: AppState, new: NewJob) -> Result<Created, ApiError> {
-    tokio::spawn(async move { create(&state, &new).await })
+    // The task stays in the request's span, so the job's trace is the request's.
+    tokio::spawn(async move { create(&state, &new).await }.instrument(tracing::Span::current()))
         .await
         .map_err(|err| ApiError::Internal(err.into()))?
 }
