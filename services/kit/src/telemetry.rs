@@ -30,7 +30,7 @@ use opentelemetry_sdk::{
     error::{OTelSdkError, OTelSdkResult},
     trace::{SdkTracerProvider, SpanData, SpanExporter},
 };
-use tracing_subscriber::{EnvFilter, fmt, prelude::*};
+use tracing_subscriber::{EnvFilter, filter::LevelFilter, fmt, prelude::*};
 
 pub use opentelemetry::KeyValue;
 pub use propagation::{
@@ -68,18 +68,24 @@ pub fn init(service: &str, default_filter: &str) -> Telemetry {
     let (provider, export_error) = tracer_provider(service);
     let tracer = provider.tracer(SCOPE);
     opentelemetry::global::set_tracer_provider(provider.clone());
+    // Each layer has its own filter: `RUST_LOG` quietening the logs must not cut a job's
+    // trace (spans carry the context that `traceparent` headers are made from).
     let otel = tracing_opentelemetry::layer()
         .with_tracer(tracer)
-        .with_tracked_inactivity(false);
-    let registry = tracing_subscriber::registry().with(filter).with(otel);
+        .with_tracked_inactivity(false)
+        .with_filter(LevelFilter::INFO);
+    let registry = tracing_subscriber::registry().with(otel);
     let result = if text {
-        registry.with(fmt::layer().with_target(true)).try_init()
+        registry
+            .with(fmt::layer().with_target(true).with_filter(filter))
+            .try_init()
     } else {
         registry
             .with(
                 fmt::layer()
                     .fmt_fields(fmt::format::JsonFields::new())
-                    .event_format(format::JsonLines),
+                    .event_format(format::JsonLines)
+                    .with_filter(filter),
             )
             .try_init()
     };

@@ -235,7 +235,9 @@ async fn attempt_in_span(sender: &Sender, delivery: Due) {
         .header("webhook-id", &delivery.event_id)
         .header("webhook-timestamp", timestamp.to_string());
     // The receiver's spans become children of this attempt.
-    if let Some(line) = telemetry::current_traceparent() {
+    let line =
+        telemetry::current_traceparent().or_else(|| delivery.trace_id.as_deref().map(traceparent));
+    if let Some(line) = line {
         request = request.header("traceparent", line);
     }
     if let Some(newest) = keys.first() {
