@@ -6,6 +6,9 @@
 #   PostgreSQL            127.0.0.1:${ATELIER_LOCAL_PG_PORT:-5432}     Debian `postgresql`, trust auth
 #   S3 (s3s-fs 0.14.1)    127.0.0.1:${ATELIER_LOCAL_S3_PORT:-9000}     crates.io `s3s-fs`
 #
+# and the media tools the local engines run: ffmpeg and ffprobe (Debian `ffmpeg`) and fonts for
+# text in generated images (Debian `fonts-wqy-microhei`, `fonts-dejavu-core`).
+#
 # A service whose port already answers is reused as it is. Whatever this script starts itself is
 # recorded under .local/run/ and stopped by deploy/local/stop.sh. Runtime state (data, logs, pids)
 # lives under <repo>/.local/ (gitignored). At the end it writes <repo>/.local/env with the matching
@@ -434,9 +437,35 @@ ensure_s3() {
     report s3 "$port" "$how"
 }
 
+# ---------------------------------------------------------------------------------------------
+# Media tools: ffmpeg (the video engine encodes with it; its tests probe with ffprobe) and the
+# fonts the image engine sets prompts in (CJK: WenQuanYi Micro Hei; Latin: DejaVu Sans)
+# ---------------------------------------------------------------------------------------------
+CJK_FONT=/usr/share/fonts/truetype/wqy/wqy-microhei.ttc
+LATIN_FONT=/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf
+
+ensure_media_tools() {
+    local missing=() how="present"
+    if ! command -v ffmpeg >/dev/null || ! command -v ffprobe >/dev/null; then
+        missing+=(ffmpeg)
+    fi
+    [ -f "$CJK_FONT" ] || missing+=(fonts-wqy-microhei)
+    [ -f "$LATIN_FONT" ] || missing+=(fonts-dejavu-core)
+    if [ "${#missing[@]}" -gt 0 ]; then
+        apt_install "${missing[@]}"
+        how="installed ${missing[*]}"
+    fi
+    command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null \
+        || die "ffmpeg/ffprobe are still missing after apt-get install ffmpeg"
+    [ -f "$CJK_FONT" ] || die "$CJK_FONT is still missing after apt-get install fonts-wqy-microhei"
+    [ -f "$LATIN_FONT" ] || die "$LATIN_FONT is still missing after apt-get install fonts-dejavu-core"
+    printf '%-10s %s\n' media "$how (ffmpeg $(command -v ffmpeg), fonts $CJK_FONT, $LATIN_FONT)"
+}
+
 ensure_nats
 ensure_postgres
 ensure_s3
+ensure_media_tools
 
 tmp="$(mktemp "$LOCAL/env.XXXXXX")"
 cat >"$tmp" <<EOF

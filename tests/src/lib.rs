@@ -30,6 +30,15 @@ where
     }
 }
 
+/// The `p` quantile (0–1) of sorted samples, nearest rank.
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index.min(sorted.len() - 1)]
+}
+
 /// A small real PNG (a colour gradient), for inputs.
 pub fn gradient_png(width: u32, height: u32) -> Vec<u8> {
     let image = image::RgbImage::from_fn(width, height, |x, y| {

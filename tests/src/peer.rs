@@ -21,6 +21,8 @@ use axum::{
 pub struct Received {
     pub headers: HeaderMap,
     pub body: Bytes,
+    /// When it arrived.
+    pub at: std::time::Instant,
 }
 
 impl Received {
@@ -138,11 +140,11 @@ impl Peer {
 }
 
 async fn hook(State(state): State<Arc<PeerState>>, headers: HeaderMap, body: Bytes) -> StatusCode {
-    state
-        .received
-        .lock()
-        .expect("peer lock")
-        .push(Received { headers, body });
+    state.received.lock().expect("peer lock").push(Received {
+        headers,
+        body,
+        at: std::time::Instant::now(),
+    });
     let status = state
         .script
         .lock()

@@ -34,6 +34,8 @@ pub struct Settings {
     pub allow_private_networks: bool,
     /// Run the upscale worker (off: jobs wait queued).
     pub upscale_worker: bool,
+    /// Run the image, inpaint and video workers too.
+    pub engines: bool,
     /// Run the webhook-service in-process (off: a scenario runs it as a process).
     pub webhook_service: bool,
     /// Deliveries in flight at once, in all and per destination host.
@@ -55,6 +57,7 @@ impl Default for Settings {
             worker_retry_base: Duration::from_millis(300),
             allow_private_networks: true,
             upscale_worker: true,
+            engines: false,
             webhook_service: true,
             webhook_concurrency: (8, 4),
             max_upload_bytes: 8 * 1024 * 1024,
@@ -206,14 +209,13 @@ impl Sandbox {
             });
         }
         if self.settings.upscale_worker {
-            let worker = self.worker_config();
-            let token = self.roles.clone();
-            self.tasks.spawn(async move {
-                let engine = atelier_upscale::UpscaleEngine::default();
-                if let Err(err) = atelier_worker::run(worker, engine, None, token).await {
-                    panic!("upscale worker failed: {err:#}");
-                }
-            });
+            self.spawn_worker(atelier_upscale::UpscaleEngine::default());
+        }
+        if self.settings.engines {
+            self.spawn_worker(atelier_image::ImageEngine::from_env().expect("image engine"));
+            self.spawn_worker(atelier_inpaint::InpaintEngine::default());
+            let video = atelier_video::VideoConfig::from_env().expect("video settings");
+            self.spawn_worker(atelier_video::VideoEngine::new(video));
         }
         let http = reqwest::Client::new();
         crate::wait_until("the api to be ready", Duration::from_secs(30), || {
@@ -230,6 +232,17 @@ impl Sandbox {
         })
         .await;
         self.base = base;
+    }
+
+    fn spawn_worker<E: atelier_worker::Engine>(&mut self, engine: E) {
+        let worker = self.worker_config();
+        let token = self.roles.clone();
+        self.tasks.spawn(async move {
+            let capability = engine.capability();
+            if let Err(err) = atelier_worker::run(worker, engine, None, token).await {
+                panic!("{capability} worker failed: {err:#}");
+            }
+        });
     }
 
     pub fn url(&self, path: &str) -> String {

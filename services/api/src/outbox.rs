@@ -153,15 +153,30 @@ async fn relay_batch(pool: &PgPool, js: &jetstream::Context) -> anyhow::Result<u
     .await
     .context("taking outbox rows")?;
     let taken = rows.len();
-    let mut published = Vec::with_capacity(taken);
+    // Every row is sent first and the acks awaited after: one round trip per batch rather
+    // than one per row. Rows are independent messages (each job's next one is only queued
+    // after its previous one was acted upon), so a failed row need not hold the others.
+    let mut sent = Vec::with_capacity(taken);
     let mut failure = None;
-    for row in rows {
-        match publish(js, &row).await {
-            Ok(()) => published.push(row.id),
+    for row in &rows {
+        match send(js, row).await {
+            Ok(ack) => sent.push((row.id, row.subject.as_str(), ack)),
             Err(err) => {
-                // Later rows keep their order: they wait for the lease to run out.
+                // The rest wait for their lease to run out.
                 failure = Some(err);
                 break;
+            }
+        }
+    }
+    let mut published = Vec::with_capacity(sent.len());
+    for (id, subject, ack) in sent {
+        match ack.await {
+            Ok(_) => published.push(id),
+            Err(err) => {
+                failure.get_or_insert(
+                    anyhow::Error::new(err)
+                        .context(format!("awaiting the publish ack for {subject}")),
+                );
             }
         }
     }
@@ -174,25 +189,23 @@ async fn relay_batch(pool: &PgPool, js: &jetstream::Context) -> anyhow::Result<u
     failure.map_or(Ok(taken), Err)
 }
 
-async fn publish(js: &jetstream::Context, row: &Pending) -> anyhow::Result<()> {
+/// Sends one row in a span of the trace that queued it; returns the ack to await.
+async fn send(
+    js: &jetstream::Context,
+    row: &Pending,
+) -> anyhow::Result<jetstream::context::PublishAckFuture> {
     let span = tracing::info_span!("outbox.publish", otel.kind = "producer", messaging.destination = %row.subject);
     telemetry::follow(
         &span,
         telemetry::context_from_traceparent(row.traceparent.as_deref()),
     );
-    publish_traced(js, row).instrument(span).await
-}
-
-async fn publish_traced(js: &jetstream::Context, row: &Pending) -> anyhow::Result<()> {
-    let mut headers = telemetry::nats_headers();
-    headers.insert("Nats-Msg-Id", row.msg_id.as_str());
-    // Both awaits matter: the first sends, the second waits for the stream's ack.
-    let ack = js
-        .publish_with_headers(row.subject.clone(), headers, row.payload.clone().into())
+    let headers = span.in_scope(|| {
+        let mut headers = telemetry::nats_headers();
+        headers.insert("Nats-Msg-Id", row.msg_id.as_str());
+        headers
+    });
+    js.publish_with_headers(row.subject.clone(), headers, row.payload.clone().into())
+        .instrument(span)
         .await
-        .with_context(|| format!("publishing {}", row.subject))?;
-    ack.await
-        .with_context(|| format!("awaiting the publish ack for {}", row.subject))?;
-    tracing::debug!(subject = %row.subject, msg_id = %row.msg_id, "outbox message published");
-    Ok(())
+        .with_context(|| format!("publishing {}", row.subject))
 }

@@ -65,37 +65,76 @@ async fn consume(state: &AppState, shutdown: &CancellationToken) -> anyhow::Resu
     ));
     let _stop_sampling = sampling.drop_guard();
     let mut messages = consumer.messages().await.context("pulling events")?;
-    loop {
+    // Events are applied in LANES concurrent lanes; a job's events always take the same lane
+    // (its subject decides), so they are applied in the order they were published.
+    let mut lanes = Vec::with_capacity(LANES);
+    let mut running = tokio::task::JoinSet::new();
+    for _ in 0..LANES {
+        let (tx, rx) = tokio::sync::mpsc::channel::<jetstream::Message>(LANE_DEPTH);
+        lanes.push(tx);
+        running.spawn(lane(state.clone(), rx));
+    }
+    let result = loop {
         // Only the wait is raced with shutdown: an event being applied is never dropped
-        // half-way through its transaction.
+        // half-way through its transaction (the lanes finish what they hold).
         let message = tokio::select! {
-            _ = shutdown.cancelled() => return Ok(()),
+            _ = shutdown.cancelled() => break Ok(()),
             message = messages.next() => message,
         };
-        let Some(message) = message else {
-            anyhow::bail!("event stream ended");
+        let message = match message {
+            Some(Ok(message)) => message,
+            Some(Err(err)) => break Err(anyhow::anyhow!("event stream: {err}")),
+            None => break Err(anyhow::anyhow!("event stream ended")),
         };
-        let message = message.context("event stream")?;
+        let lane = lane_of(&message.subject);
+        if lanes[lane].send(message).await.is_err() {
+            break Err(anyhow::anyhow!("projector lane {lane} stopped"));
+        }
+    };
+    drop(lanes);
+    while running.join_next().await.is_some() {}
+    result
+}
+
+/// Concurrent appliers.
+const LANES: usize = 16;
+/// Events waiting per lane; a full lane holds back the pull (and so `max_ack_pending`).
+const LANE_DEPTH: usize = 16;
+
+fn lane_of(subject: &str) -> usize {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    subject.hash(&mut hasher);
+    (hasher.finish() % LANES as u64) as usize
+}
+
+/// Applies a lane's events one after another, each acked once its transaction committed.
+///
+/// On error: the event is nak'd with a short delay and redelivered; the lane goes on (the
+/// transitions are fenced, so a later event of the same job applied first is harmless).
+async fn lane(state: AppState, mut events: tokio::sync::mpsc::Receiver<jetstream::Message>) {
+    while let Some(message) = events.recv().await {
         match JobEvent::decode(message.payload.as_ref()) {
             Ok(event) => {
                 let span = event_span(&event);
                 telemetry::follow(&span, telemetry::extract_nats(message.headers.as_ref()));
-                if let Err(err) = apply(state, event).instrument(span).await {
-                    // Not acked: JetStream redelivers it after ack_wait.
+                if let Err(err) = apply(&state, event).instrument(span).await {
+                    tracing::warn!(error = format!("{err:#}"), subject = %message.subject,
+                        "event not applied, redelivering");
                     let _ = message
                         .ack_with(AckKind::Nak(Some(Duration::from_secs(2))))
                         .await;
-                    return Err(err);
+                    continue;
                 }
             }
             Err(err) => {
                 tracing::error!(error = %err, subject = %message.subject, "undecodable event dropped");
             }
         }
-        message
-            .double_ack()
-            .await
-            .map_err(|err| anyhow::anyhow!("acking an event: {err}"))?;
+        if let Err(err) = message.double_ack().await {
+            // Redelivered after ack_wait and absorbed by the fenced transitions.
+            tracing::warn!(error = %err, "event ack not confirmed");
+        }
     }
 }
 

@@ -90,13 +90,29 @@ async fn run_worker(
 ) -> anyhow::Result<()> {
     let config = atelier_worker::WorkerConfig::from_env(capability)?;
     match capability {
+        "image.generate" => {
+            let engine = atelier_image::ImageEngine::from_env()?;
+            atelier_worker::run(config, engine, health, shutdown).await
+        }
+        "image.inpaint" => {
+            let engine = atelier_inpaint::InpaintEngine::default();
+            atelier_worker::run(config, engine, health, shutdown).await
+        }
         "image.upscale" => {
             let engine = atelier_upscale::UpscaleEngine::default();
             atelier_worker::run(config, engine, health, shutdown).await
         }
-        other => bail!(
-            "no engine for {other} is built yet; its jobs stay queued until one is (see GET /api/v1/capabilities)"
-        ),
+        "video.generate" => {
+            let engine = atelier_video::VideoEngine::new(atelier_video::VideoConfig::from_env()?);
+            // Refuse to start without a working ffmpeg rather than fail every job.
+            let version = engine
+                .check()
+                .await
+                .context("video.generate needs ffmpeg with libx264 (ATELIER_FFMPEG)")?;
+            tracing::info!(ffmpeg = %version, "video engine ready");
+            atelier_worker::run(config, engine, health, shutdown).await
+        }
+        other => bail!("unknown capability {other}"),
     }
 }
 
@@ -107,7 +123,7 @@ async fn run_all(shutdown: CancellationToken) -> anyhow::Result<()> {
     let webhook = atelier_webhook::WebhookConfig::from_env()?;
     let listener = bind_http().await?;
     let tasks = TaskTracker::new();
-    let supervise = |name: &'static str, result: anyhow::Result<()>, token: &CancellationToken| {
+    let supervise = |name: &str, result: anyhow::Result<()>, token: &CancellationToken| {
         if let Err(err) = result {
             tracing::error!(role = name, error = format!("{err:#}"), "role stopped");
             token.cancel();
@@ -129,16 +145,17 @@ async fn run_all(shutdown: CancellationToken) -> anyhow::Result<()> {
             supervise("webhook", result, &token)
         })
     };
-    let worker_task = {
+    let mut roles = vec![api_task, webhook_task];
+    for capability in atelier_kit::nats::CAPABILITIES {
         let token = shutdown.clone();
-        tasks.spawn(async move {
-            let result = run_worker("image.upscale", None, token.clone()).await;
-            supervise("worker image.upscale", result, &token)
-        })
-    };
+        roles.push(tasks.spawn(async move {
+            let result = run_worker(capability, None, token.clone()).await;
+            supervise(capability, result, &token)
+        }));
+    }
     tasks.close();
     let mut first_error = None;
-    for task in [api_task, webhook_task, worker_task] {
+    for task in roles {
         if let Err(err) = task.await.context("role task panicked")? {
             first_error.get_or_insert(err);
         }

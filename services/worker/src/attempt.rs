@@ -249,8 +249,13 @@ async fn execute<E: Engine>(
         .await
 }
 
+/// Progress changes closer together than this are sent as one event (the latest value):
+/// a fast engine's steps would otherwise cost the projector one transaction each.
+const PROGRESS_EVERY: Duration = Duration::from_secs(1);
+
 /// Keeps the lease alive: a Progress ack (resets ack_wait) and a progress event (the
-/// database heartbeat) every interval, plus an event whenever progress changes.
+/// database heartbeat) every interval, plus an event when progress changes (at most one per
+/// [`PROGRESS_EVERY`]).
 async fn heartbeat<E: Engine>(
     runtime: &Runtime<E>,
     message: &Message,
@@ -260,7 +265,11 @@ async fn heartbeat<E: Engine>(
     let mut interval = tokio::time::interval(runtime.config.heartbeat_interval);
     interval.tick().await;
     let mut reporting = true;
+    let mut last_sent: Option<tokio::time::Instant> = None;
+    let mut unsent = false;
     loop {
+        let next_allowed =
+            last_sent.map_or_else(tokio::time::Instant::now, |at| at + PROGRESS_EVERY);
         tokio::select! {
             _ = interval.tick() => {
                 let _ = message.ack_with(AckKind::Progress).await;
@@ -271,8 +280,15 @@ async fn heartbeat<E: Engine>(
                     reporting = false;
                     continue;
                 }
+                if tokio::time::Instant::now() < next_allowed {
+                    unsent = true;
+                    continue;
+                }
             }
+            _ = tokio::time::sleep_until(next_allowed), if unsent => {}
         }
+        unsent = false;
+        last_sent = Some(tokio::time::Instant::now());
         let (percent, step) = progress.borrow_and_update().clone();
         let event = JobEvent {
             job_id: spec.job_id.clone(),

@@ -9,7 +9,7 @@
 use std::time::{Duration, Instant};
 
 use atelier_tests::{
-    process::{binary, free_port, start},
+    process::{binary, free_port, peak_rss_kib, start},
     sandbox::{Sandbox, Settings},
 };
 use aws_sdk_s3::{
@@ -38,15 +38,6 @@ fn payload(size: u64) -> impl Stream<Item = Result<Bytes, std::io::Error>> {
 
 fn mib_per_s(bytes: u64, elapsed: Duration) -> f64 {
     bytes as f64 / (1024.0 * 1024.0) / elapsed.as_secs_f64()
-}
-
-fn peak_rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
 }
 
 async fn direct_put(sandbox: &Sandbox, key: &str, size: u64) -> Duration {

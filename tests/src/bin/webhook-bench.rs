@@ -12,15 +12,11 @@ use atelier_proto::{Message, jobs::v1::WebhookRequest};
 use atelier_tests::{
     gradient_png,
     peer::{File, Peer},
+    percentile,
     sandbox::{Sandbox, Settings},
     wait_until,
 };
 use serde_json::json;
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[index.min(sorted.len() - 1)]
-}
 
 #[tokio::main]
 async fn main() {

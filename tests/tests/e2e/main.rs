@@ -3,6 +3,7 @@
 
 mod api;
 mod assets;
+mod engines;
 mod lifecycle;
 mod observability;
 mod restart;
