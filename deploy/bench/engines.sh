@@ -2,7 +2,7 @@
 # Local engines against the reference tools, side by side: quality (PSNR against an original)
 # and speed on the same fixed inputs, with the targets of issue #3 checked at the end.
 #
-#   deploy/bench/engines.sh [SECTION...]     sections: inpaint upscale (default: all)
+#   deploy/bench/engines.sh [SECTION...]     sections: inpaint upscale video generate (default: all)
 #
 # Environment: RUNS (timed runs per case, median reported; default 5), BENCH_JOBS (cargo build
 # jobs; default 2), CARGO_TARGET_DIR (as cargo reads it).
@@ -28,7 +28,7 @@ OUT="$REPO/.local/bench/engines"
 RESULTS="$OUT/results.jsonl"
 RUNS="${RUNS:-5}"
 TARGET_DIR="${CARGO_TARGET_DIR:-$REPO/target}"
-SECTIONS=(inpaint upscale)
+SECTIONS=(inpaint upscale video generate)
 
 log() { printf '==> %s\n' "$*" >&2; }
 
@@ -63,7 +63,8 @@ ensure_tools() {
 
 build() {
     log "building the benches (release)"
-    (cd "$REPO" && cargo build --release -j "${BENCH_JOBS:-2}" -p atelier-inpaint -p atelier-upscale --bins)
+    (cd "$REPO" && cargo build --release -j "${BENCH_JOBS:-2}" -p atelier-inpaint -p atelier-upscale \
+        -p atelier-video -p atelier-image --bins)
 }
 
 baselines() {
@@ -80,6 +81,15 @@ bench_inpaint() {
 bench_upscale() {
     "$TARGET_DIR/release/upscale-bench" "$OUT/upscale" --scale 4 --runs "$RUNS"
     baselines upscale "$OUT" "$RUNS"
+}
+
+# No baseline tool makes these; the target is the video engine's own (faster than real time).
+bench_video() {
+    "$TARGET_DIR/release/video-bench" "$OUT/video" | baselines tag video
+}
+
+bench_generate() {
+    "$TARGET_DIR/release/generate-bench" "$OUT/generate" | baselines tag generate
 }
 
 main() {
