@@ -85,10 +85,12 @@ bench_upscale() {
 
 # No baseline tool makes these; the target is the video engine's own (faster than real time).
 bench_video() {
+    mkdir -p "$OUT/video"
     "$TARGET_DIR/release/video-bench" "$OUT/video" | baselines tag video
 }
 
 bench_generate() {
+    mkdir -p "$OUT/generate"
     "$TARGET_DIR/release/generate-bench" "$OUT/generate" | baselines tag generate
 }
 

@@ -185,6 +185,11 @@ impl Collector {
         ]
     }
 
+    /// How many spans arrived in all.
+    pub fn span_count(&self) -> usize {
+        self.received.0.lock().unwrap().len()
+    }
+
     /// Every span of `trace_id` received so far.
     pub fn trace(&self, trace_id: &str) -> Vec<Span> {
         self.received

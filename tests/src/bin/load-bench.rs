@@ -18,7 +18,8 @@
 //! received); errors, lost jobs and the peak RSS of each role. `--floor` first measures the
 //! minimal pipeline the design needs per job on the same PostgreSQL and NATS at the same
 //! concurrency (insert + commit, JetStream publish + ack, consume + ack, update + commit) and
-//! prints the platform's completed/s as a ratio of it.
+//! prints the platform's completed/s as a ratio of it. `--otlp live|dead` makes the roles export
+//! their spans to an OTLP receiver in this process, or to a port nobody listens on.
 
 use std::{
     collections::HashMap,
@@ -29,6 +30,7 @@ use std::{
 use async_nats::jetstream::{self, consumer::pull, stream};
 use atelier_tests::{
     gradient_png,
+    otlp::Collector,
     peer::{File, Peer},
     percentile,
     process::{free_port, peak_rss_kib, start_with},
@@ -46,6 +48,9 @@ struct Args {
     roles: bool,
     floor: bool,
     capability: String,
+    /// `live`: export spans to an OTLP receiver in this process; `dead`: to a port nobody
+    /// listens on; unset: no export.
+    otlp: Option<String>,
 }
 
 fn args() -> Args {
@@ -55,6 +60,7 @@ fn args() -> Args {
         roles: false,
         floor: false,
         capability: "image.generate".to_owned(),
+        otlp: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -63,6 +69,7 @@ fn args() -> Args {
             "--jobs" => parsed.jobs = value().parse().expect("--jobs N"),
             "--concurrency" => parsed.concurrency = value().parse().expect("--concurrency C"),
             "--capability" => parsed.capability = value(),
+            "--otlp" => parsed.otlp = Some(value()),
             "--roles" => parsed.roles = true,
             "--floor" => parsed.floor = true,
             other => panic!("unknown argument {other}; see the file's doc comment"),
@@ -222,7 +229,7 @@ async fn main() {
     // Worker slots to match the offered load: the benchmark measures the platform's overhead,
     // not a worker pool sized for a heavy engine.
     let slots = args.concurrency.to_string();
-    let env = vec![
+    let mut env = vec![
         ("ATELIER_WORKER_SLOTS".to_owned(), slots.clone()),
         ("ATELIER_WORKER_MAX_ACK_PENDING".to_owned(), slots),
         ("ATELIER_WORKER_HEARTBEAT".to_owned(), "15s".to_owned()),
@@ -234,6 +241,20 @@ async fn main() {
         ("ATELIER_LOG_FORMAT".to_owned(), "json".to_owned()),
         ("RUST_LOG".to_owned(), "warn".to_owned()),
     ];
+    let collector = match args.otlp.as_deref() {
+        Some("live") => {
+            let collector = Collector::start().await;
+            env.extend(collector.http_env());
+            Some(collector)
+        }
+        Some("dead") => {
+            let dead = format!("http://127.0.0.1:{}", free_port());
+            env.push(("OTEL_EXPORTER_OTLP_ENDPOINT".to_owned(), dead));
+            None
+        }
+        None => None,
+        Some(other) => panic!("--otlp {other}: use live or dead"),
+    };
     let api_port = free_port();
     sandbox.base = format!("http://127.0.0.1:{api_port}");
     let short = args.capability.rsplit('.').next().unwrap().to_owned();
@@ -361,6 +382,8 @@ async fn main() {
     let round = |v: f64| (v * 10.0).round() / 10.0;
     let mut line = json!({
         "mode": if args.roles { "roles" } else { "all" },
+        "otlp": args.otlp,
+        "spans_received": collector.as_ref().map(Collector::span_count),
         "capability": args.capability,
         "jobs": args.jobs,
         "concurrency": args.concurrency,
