@@ -224,3 +224,18 @@ async fn finish(
     }
     Ok(finished.is_some())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_jobs_events_keep_one_lane_and_jobs_spread_over_all() {
+        let subject = |n: usize| format!("atelier.events.job_{n:026}");
+        assert_eq!(lane_of(&subject(7)), lane_of(&subject(7)));
+        let used: std::collections::HashSet<usize> =
+            (0..1000).map(|n| lane_of(&subject(n))).collect();
+        assert_eq!(used.len(), LANES, "1000 jobs reach every lane");
+        assert!(used.iter().all(|&lane| lane < LANES));
+    }
+}

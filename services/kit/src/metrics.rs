@@ -103,7 +103,7 @@ impl Metrics {
         );
         r.register(
             "atelier_job_queue_wait_seconds",
-            "Time from a job's dispatch being published to a worker claiming it",
+            "Time from a job's dispatch being published to a worker receiving it",
             metrics.queue_wait.clone(),
         );
         r.register(
@@ -221,8 +221,8 @@ impl Metrics {
             .inc();
     }
 
-    /// `outcome`: `success`, `http_error`, `timeout`, `network`, `refused` (blocked
-    /// destination) or `unsigned` (no key to sign with).
+    /// `outcome`: `success`, `http_error` (any other status), `timeout`, `network` or
+    /// `refused` (a blocked destination).
     pub fn webhook_attempt(&self, outcome: &str) {
         self.webhook_attempts
             .get_or_create(&vec![("outcome", outcome.to_owned())])
