@@ -12,8 +12,8 @@ use image::RgbImage;
 use crate::canvas;
 use crate::palette::{Colour, Palette, luminance};
 use crate::request::Quality;
-use crate::rng::Rng;
 use crate::text::{Block, Fonts, LINE_SPACING};
+use atelier_media::rng::Rng;
 
 /// Below this short side the sandbox mark would be an unreadable smudge, and is left out.
 const MIN_SIDE_FOR_MARK: u32 = 256;
@@ -36,16 +36,19 @@ impl Scene<'_> {
         let c = self.palette.colours;
         match self.rng.below(3) {
             0 => {
-                let angle = self.rng.range(0.0, TAU);
+                let angle = self.rng.range_f32(0.0, TAU);
                 canvas::linear_gradient(self.canvas, &[c[0], c[1], c[2]], angle, dither);
             }
             1 => {
-                let centre = (self.rng.range(0.2, 0.8) * w, self.rng.range(0.2, 0.8) * h);
-                let radius = w.hypot(h) * self.rng.range(0.5, 0.9);
+                let centre = (
+                    self.rng.range_f32(0.2, 0.8) * w,
+                    self.rng.range_f32(0.2, 0.8) * h,
+                );
+                let radius = w.hypot(h) * self.rng.range_f32(0.5, 0.9);
                 canvas::radial_gradient(self.canvas, &[c[3], c[1], c[0]], centre, radius, dither);
             }
             _ => {
-                let angle = self.rng.range(0.0, TAU);
+                let angle = self.rng.range_f32(0.0, TAU);
                 canvas::linear_gradient(self.canvas, &[c[4], c[2], c[1]], angle, dither);
             }
         }
@@ -61,26 +64,29 @@ impl Scene<'_> {
         };
         for _ in 0..count {
             let colour = self.palette.colours[1 + self.rng.below(4)];
-            let alpha = self.rng.range(0.12, 0.5);
-            let centre = (self.rng.range(-0.1, 1.1) * w, self.rng.range(-0.1, 1.1) * h);
-            let size = short * self.rng.range(0.04, 0.4);
+            let alpha = self.rng.range_f32(0.12, 0.5);
+            let centre = (
+                self.rng.range_f32(-0.1, 1.1) * w,
+                self.rng.range_f32(-0.1, 1.1) * h,
+            );
+            let size = short * self.rng.range_f32(0.04, 0.4);
             match self.rng.below(5) {
                 0 => canvas::disc(self.canvas, centre, size, 1.0, colour, alpha),
                 // A glow: the same disc with an edge as wide as itself.
                 1 => canvas::disc(self.canvas, centre, size * 0.6, size * 0.8, colour, alpha),
                 2 => {
-                    let thickness = (size * self.rng.range(0.05, 0.2)).max(1.0);
+                    let thickness = (size * self.rng.range_f32(0.05, 0.2)).max(1.0);
                     canvas::ring(self.canvas, centre, size, thickness, colour, alpha);
                 }
                 3 => {
-                    let aspect = self.rng.range(0.4, 2.5);
+                    let aspect = self.rng.range_f32(0.4, 2.5);
                     let (hw, hh) = (size * aspect.sqrt(), size / aspect.sqrt());
                     let rect = (centre.0 - hw, centre.1 - hh, centre.0 + hw, centre.1 + hh);
-                    let corner = hw.min(hh) * self.rng.range(0.0, 0.5);
+                    let corner = hw.min(hh) * self.rng.range_f32(0.0, 0.5);
                     canvas::rounded_rect(self.canvas, rect, corner, colour, alpha);
                 }
                 _ => {
-                    let angle = self.rng.range(0.0, TAU);
+                    let angle = self.rng.range_f32(0.0, TAU);
                     canvas::band(self.canvas, centre, angle, size * 0.3, colour, alpha * 0.6);
                 }
             }
@@ -112,8 +118,8 @@ impl Scene<'_> {
         // Drawn whether or not there is text, so the generator's sequence does not depend on
         // the fonts installed.
         let vertical = self.rng.below(3);
-        let centred = self.rng.unit() < 0.6;
-        let dark_panel = self.rng.unit() < 0.5;
+        let centred = self.rng.unit_f32() < 0.6;
+        let dark_panel = self.rng.unit_f32() < 0.5;
         if block.lines.is_empty() {
             return;
         }

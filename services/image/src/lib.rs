@@ -5,7 +5,7 @@
 //! reference and fonts give byte-identical PNGs. Every image carries a small
 //! "ATELIER SANDBOX" mark so it is never mistaken for a model's output.
 //!
-//! `request` parses the job, `rng` and `palette` make the choices, `canvas` draws, `text`
+//! `request` parses the job, `palette` and `atelier_media::rng` make the choices, `canvas` draws, `text`
 //! fits and sets the prompt, `compose` arranges it all, `render` encodes, and `worker` plugs
 //! the renderer into the worker runtime.
 
@@ -16,7 +16,6 @@ mod palette;
 pub mod reference;
 pub mod render;
 pub mod request;
-mod rng;
 pub mod text;
 pub mod worker;
 

@@ -1,7 +1,7 @@
 //! Five colours for a composition: drawn from the prompt's hash (a colour harmony around one
 //! hue), or sampled from a reference image's dominant colours.
 
-use crate::rng::Rng;
+use atelier_media::rng::Rng;
 
 pub type Colour = [u8; 3];
 
@@ -16,20 +16,24 @@ impl Palette {
     /// from the generator, spread from dark to light so text always has something to
     /// contrast with.
     pub fn from_rng(rng: &mut Rng) -> Self {
-        let hue = rng.range(0.0, 360.0);
+        let hue = rng.range_f32(0.0, 360.0);
         let offsets: [f32; 4] = match rng.below(4) {
             0 => [0.0, 25.0, -25.0, 50.0],
             1 => [0.0, 180.0, 15.0, 195.0],
             2 => [0.0, 120.0, 240.0, 60.0],
             _ => [0.0, 150.0, 210.0, 30.0],
         };
-        let saturation = rng.range(0.45, 0.8);
+        let saturation = rng.range_f32(0.45, 0.8);
         let colours = [
-            hsv(hue + offsets[0], saturation, rng.range(0.12, 0.25)),
-            hsv(hue + offsets[1], saturation, rng.range(0.35, 0.5)),
-            hsv(hue + offsets[2], saturation * 0.9, rng.range(0.55, 0.7)),
-            hsv(hue + offsets[3], saturation, rng.range(0.75, 0.9)),
-            hsv(hue + offsets[0], saturation * 0.25, rng.range(0.9, 0.98)),
+            hsv(hue + offsets[0], saturation, rng.range_f32(0.12, 0.25)),
+            hsv(hue + offsets[1], saturation, rng.range_f32(0.35, 0.5)),
+            hsv(hue + offsets[2], saturation * 0.9, rng.range_f32(0.55, 0.7)),
+            hsv(hue + offsets[3], saturation, rng.range_f32(0.75, 0.9)),
+            hsv(
+                hue + offsets[0],
+                saturation * 0.25,
+                rng.range_f32(0.9, 0.98),
+            ),
         ];
         Self::sorted(colours)
     }
@@ -120,8 +124,8 @@ mod tests {
 
     #[test]
     fn palettes_run_from_dark_to_light() {
-        for seed in 0..20 {
-            let palette = Palette::from_rng(&mut Rng::new("p", seed));
+        for seed in 0..20u64 {
+            let palette = Palette::from_rng(&mut Rng::from_parts(&[&seed.to_le_bytes(), b"p"]));
             let l = palette.colours.map(luminance);
             assert!(l.windows(2).all(|w| w[0] <= w[1]), "{palette:?}");
             assert!(l[4] - l[0] > 0.4, "too little contrast: {palette:?}");
@@ -134,7 +138,7 @@ mod tests {
         pixels.extend(vec![[20, 20, 180]; 300]);
         // A near-duplicate in another bucket is not a colour of its own.
         pixels.extend(vec![[203, 33, 30]; 100]);
-        let fill = Palette::from_rng(&mut Rng::new("fill", 0));
+        let fill = Palette::from_rng(&mut Rng::from_parts(&[&0u64.to_le_bytes(), b"fill"]));
         let palette = Palette::from_pixels(&pixels, &fill);
         assert!(palette.colours.contains(&[200, 30, 30]), "{palette:?}");
         assert!(palette.colours.contains(&[20, 20, 180]), "{palette:?}");

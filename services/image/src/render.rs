@@ -8,8 +8,8 @@ use crate::ImageError;
 use crate::compose::Scene;
 use crate::palette::{Colour, Palette};
 use crate::request::{GenerateRequest, Quality};
-use crate::rng::Rng;
 use crate::text::{Fonts, display_text};
+use atelier_media::rng::Rng;
 
 /// An encoded result, ready to store.
 #[derive(Clone)]
@@ -36,7 +36,7 @@ pub fn render(
     fonts: &Fonts,
     reference: Option<&[Colour]>,
 ) -> Result<Generated, ImageError> {
-    let mut rng = Rng::new(&request.prompt, request.seed);
+    let mut rng = Rng::from_parts(&[&request.seed.to_le_bytes(), request.prompt.as_bytes()]);
     // Drawn even when a reference replaces it, so the layout after it does not change with
     // the reference.
     let generated = Palette::from_rng(&mut rng);

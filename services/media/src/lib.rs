@@ -18,6 +18,7 @@
 mod container;
 mod dimensions;
 mod read;
+pub mod rng;
 mod sniff;
 
 pub use dimensions::image_dimensions;

@@ -11,7 +11,6 @@ mod error;
 pub mod ffmpeg;
 pub mod materials;
 mod procedural;
-mod rng;
 mod scratch;
 pub mod settings;
 mod slideshow;

@@ -5,7 +5,7 @@
 //! same prompt always animates the same way. Each frame costs one pass over the pixels for the
 //! gradient (a lookup per pixel) plus the pixels under each shape.
 
-use crate::rng::Rng;
+use atelier_media::rng::Rng;
 
 const LUT_SIZE: usize = 256;
 
@@ -36,43 +36,47 @@ struct Blob {
 
 impl Procedural {
     pub fn new(prompt: &str, frame: (u32, u32), seconds: f64) -> Self {
-        let mut rng = Rng::from_text(prompt, 0);
-        let hue = rng.range(0.0, 360.0);
+        let mut rng = Rng::from_parts(&[prompt.as_bytes(), &0u64.to_le_bytes()]);
+        let hue = rng.range_f64(0.0, 360.0);
         // Analogous, triadic or complementary: which one is the prompt's too.
         let spread = [30.0, 120.0, 180.0][(rng.next_u64() % 3) as usize];
         let stops = [
-            (hue, rng.range(0.55, 0.8), rng.range(0.18, 0.3)),
+            (hue, rng.range_f64(0.55, 0.8), rng.range_f64(0.18, 0.3)),
             (
                 hue + spread * 0.5,
-                rng.range(0.5, 0.75),
-                rng.range(0.4, 0.55),
+                rng.range_f64(0.5, 0.75),
+                rng.range_f64(0.4, 0.55),
             ),
-            (hue + spread, rng.range(0.45, 0.7), rng.range(0.65, 0.85)),
+            (
+                hue + spread,
+                rng.range_f64(0.45, 0.7),
+                rng.range_f64(0.65, 0.85),
+            ),
         ];
         let count = 5 + (rng.next_u64() % 4) as usize;
         let blobs = (0..count)
             .map(|i| {
-                let blob_hue = hue + spread * (i % 3) as f64 * 0.5 + rng.range(-15.0, 15.0);
+                let blob_hue = hue + spread * (i % 3) as f64 * 0.5 + rng.range_f64(-15.0, 15.0);
                 Blob {
-                    centre: (rng.range(0.15, 0.85), rng.range(0.15, 0.85)),
-                    reach: (rng.range(0.05, 0.3), rng.range(0.05, 0.3)),
-                    cycles: (rng.range(0.3, 1.2), rng.range(0.3, 1.2)),
+                    centre: (rng.range_f64(0.15, 0.85), rng.range_f64(0.15, 0.85)),
+                    reach: (rng.range_f64(0.05, 0.3), rng.range_f64(0.05, 0.3)),
+                    cycles: (rng.range_f64(0.3, 1.2), rng.range_f64(0.3, 1.2)),
                     phase: (
-                        rng.range(0.0, std::f64::consts::TAU),
-                        rng.range(0.0, std::f64::consts::TAU),
+                        rng.range_f64(0.0, std::f64::consts::TAU),
+                        rng.range_f64(0.0, std::f64::consts::TAU),
                     ),
-                    radius: rng.range(0.12, 0.38),
-                    colour: hsv(blob_hue, rng.range(0.35, 0.75), rng.range(0.8, 1.0)),
-                    opacity: rng.range(0.25, 0.6),
+                    radius: rng.range_f64(0.12, 0.38),
+                    colour: hsv(blob_hue, rng.range_f64(0.35, 0.75), rng.range_f64(0.8, 1.0)),
+                    opacity: rng.range_f64(0.25, 0.6),
                 }
             })
             .collect();
         Self {
             frame,
             stops,
-            drift: rng.range(-12.0, 12.0),
-            angle: rng.range(0.0, std::f64::consts::TAU),
-            spin: rng.range(-0.25, 0.25),
+            drift: rng.range_f64(-12.0, 12.0),
+            angle: rng.range_f64(0.0, std::f64::consts::TAU),
+            spin: rng.range_f64(-0.25, 0.25),
             blobs,
             seconds,
             lut: vec![[0; 3]; LUT_SIZE],

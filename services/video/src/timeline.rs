@@ -5,7 +5,7 @@
 //! path (a slow zoom with a pan), chosen from the prompt so that a job renders the same way on
 //! every attempt.
 
-use crate::rng::Rng;
+use atelier_media::rng::Rng;
 
 /// Images are prepared at this zoom, the deepest the camera goes, so every window is sampled
 /// at one source pixel per output pixel or a little more, never magnified.
@@ -93,12 +93,12 @@ impl Motion {
     /// The path of image `index`, from the prompt. Images alternate zooming in and out so
     /// consecutive ones do not move alike.
     pub fn for_image(prompt: &str, index: usize) -> Self {
-        let mut rng = Rng::from_text(prompt, 1000 + index as u64);
-        let deep = rng.range(1.12, MAX_ZOOM);
-        let zoom_in = index.is_multiple_of(2) ^ (rng.unit() < 0.5);
+        let mut rng = Rng::from_parts(&[prompt.as_bytes(), &(1000 + index as u64).to_le_bytes()]);
+        let deep = rng.range_f64(1.12, MAX_ZOOM);
+        let zoom_in = index.is_multiple_of(2) ^ (rng.unit_f64() < 0.5);
         let zoom = if zoom_in { (1.0, deep) } else { (deep, 1.0) };
-        let angle = rng.range(0.0, std::f64::consts::TAU);
-        let reach = rng.range(0.5, 0.9);
+        let angle = rng.range_f64(0.0, std::f64::consts::TAU);
+        let reach = rng.range_f64(0.5, 0.9);
         let (dx, dy) = (angle.cos() * reach, angle.sin() * reach);
         Self {
             zoom,
