@@ -35,20 +35,37 @@ pub async fn enqueue_after(
     seq: i32,
     delay: Duration,
 ) -> sqlx::Result<()> {
-    let message = JobDispatch {
-        job_id: job.to_string(),
-        capability: capability.to_owned(),
-        dispatch_seq: seq as u32,
-    };
-    let subject = format!("{}.{job}", names.job_subject(capability));
+    let dispatch = Dispatch::new(names, job, capability, seq);
     outbox::enqueue_after(
         tx,
-        &subject,
-        &format!("{job}:{seq}"),
-        message.encode_to_vec(),
+        &dispatch.subject,
+        &dispatch.msg_id,
+        dispatch.payload,
         delay,
     )
     .await
+}
+
+/// Dispatch number `seq` of a job as an outbox row: subject, message id and payload.
+pub struct Dispatch {
+    pub subject: String,
+    pub msg_id: String,
+    pub payload: Vec<u8>,
+}
+
+impl Dispatch {
+    pub fn new(names: &Names, job: &JobId, capability: &str, seq: i32) -> Self {
+        let message = JobDispatch {
+            job_id: job.to_string(),
+            capability: capability.to_owned(),
+            dispatch_seq: seq as u32,
+        };
+        Dispatch {
+            subject: format!("{}.{job}", names.job_subject(capability)),
+            msg_id: format!("{job}:{seq}"),
+            payload: message.encode_to_vec(),
+        }
+    }
 }
 
 /// Queues the webhook for a committed terminal state.

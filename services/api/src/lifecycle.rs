@@ -99,13 +99,15 @@ pub async fn finish(
     inputs: &[Output],
 ) -> sqlx::Result<Option<Job>> {
     let (code, message) = outcome.error();
-    let moved: Option<(String, Option<String>)> = sqlx::query_as(AssertSqlSafe(format!(
+    // The row comes back as the webhook shows it, so no second read is needed: outputs are
+    // only recorded by this transition, so its outputs are the ones recorded below.
+    let moved: Option<JobRow> = sqlx::query_as(AssertSqlSafe(format!(
         "UPDATE jobs SET status = $2, error_code = $3, error_message = $4,
                 finished_at = now(), updated_at = now(), lease_token = NULL,
                 progress_pct = CASE WHEN $2 = 'succeeded' THEN 100 ELSE progress_pct END,
                 current_step = $2
          WHERE id = $1 AND {}
-         RETURNING client_id, webhook_url",
+         RETURNING {JOB_COLUMNS}",
         fence.condition()
     )))
     .bind(job_id)
@@ -115,24 +117,21 @@ pub async fn finish(
     .bind(fence.bind_value())
     .fetch_optional(&mut **tx)
     .await?;
-    let Some((client, webhook_url)) = moved else {
+    let Some(mut row) = moved else {
         return Ok(None);
     };
+    let client = row.client_id.clone();
     record_assets(tx, job_id, &client, "input", inputs, retention).await?;
     match outcome {
         Outcome::Succeeded(outputs) => {
-            record_assets(tx, job_id, &client, "output", outputs, retention).await?;
+            row.output_asset_ids =
+                record_assets(tx, job_id, &client, "output", outputs, retention).await?;
         }
         Outcome::Failed { .. } | Outcome::Expired => {
             credits::refund(tx, job_id).await?;
         }
     }
-    let row: JobRow = sqlx::query_as(AssertSqlSafe(format!(
-        "SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1"
-    )))
-    .bind(job_id)
-    .fetch_one(&mut **tx)
-    .await?;
+    let webhook_url = row.webhook_url.clone();
     let job = Job::from(row);
     if let Some(url) = webhook_url {
         let payload = json!({
@@ -155,6 +154,7 @@ pub async fn finish(
 }
 
 /// Records a job's files: its outputs, or the inputs its worker fetched from URLs and kept.
+/// Returns the new assets' ids, in the files' order.
 async fn record_assets(
     tx: &mut Transaction<'_, Postgres>,
     job_id: &str,
@@ -162,8 +162,10 @@ async fn record_assets(
     role: &str,
     files: &[Output],
     retention: Duration,
-) -> sqlx::Result<()> {
+) -> sqlx::Result<Vec<String>> {
+    let mut ids = Vec::with_capacity(files.len());
     for (position, output) in files.iter().enumerate() {
+        let id = AssetId::generate().to_string();
         // The asset kinds the schema allows; anything else an engine reports is an image.
         let kind = match output.content_type.split('/').next() {
             Some("video") => "video",
@@ -176,7 +178,7 @@ async fn record_assets(
                                  content_type, size_bytes, sha256, width, height, expires_at)
              VALUES ($1, $2, $3, $4, $14, $5, $6, $7, $8, $9, $10, $11, $12, now() + $13)",
         )
-        .bind(AssetId::generate().as_str())
+        .bind(&id)
         .bind(client)
         .bind(job_id)
         .bind(position as i32)
@@ -192,8 +194,9 @@ async fn record_assets(
         .bind(role)
         .execute(&mut **tx)
         .await?;
+        ids.push(id);
     }
-    Ok(())
+    Ok(ids)
 }
 
 /// What a granted claim hands to the worker.

@@ -7,22 +7,26 @@
 //! published again with the same `Nats-Msg-Id`, which JetStream deduplicates (and a
 //! duplicate dispatch that slips past the window is absorbed by the claim).
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use anyhow::Context;
 use async_nats::jetstream;
 use atelier_kit::telemetry;
 use sqlx::AssertSqlSafe;
 use sqlx::{PgPool, Postgres, Transaction, postgres::PgListener};
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-/// PostgreSQL channel the relay listens on; notified at commit of every outbox insert.
+/// PostgreSQL channel the relay listens on; a trigger on `outbox` notifies it at the commit
+/// of every transaction that queued a message (migration 0007).
 const CHANNEL: &str = "atelier_outbox";
 const BATCH: i64 = 64;
 const LEASE: &str = "30 seconds";
 /// A missed notification (listener reconnecting) costs at most this much delay.
 const FALLBACK_TICK: Duration = Duration::from_secs(5);
+/// How long a woken relay waits for more rows before taking its batch.
+const LINGER: Duration = Duration::from_millis(3);
 
 /// Queues one message; it is published only if the surrounding transaction commits.
 pub async fn enqueue(
@@ -54,10 +58,6 @@ pub async fn enqueue_after(
     .bind(telemetry::current_traceparent())
     .execute(&mut **tx)
     .await?;
-    sqlx::query("SELECT pg_notify($1, '')")
-        .bind(CHANNEL)
-        .execute(&mut **tx)
-        .await?;
     Ok(())
 }
 
@@ -76,69 +76,97 @@ struct Pending {
 /// On cancel: stops between batches (a half-published batch is simply republished).
 /// On error: logs and retries after a pause; the relay never ends the process.
 pub async fn relay(pool: PgPool, js: jetstream::Context, shutdown: CancellationToken) {
-    let mut listener = match PgListener::connect_with(&pool).await {
-        Ok(mut listener) => match listener.listen(CHANNEL).await {
-            Ok(()) => Some(listener),
-            Err(err) => {
-                tracing::warn!(error = %err, "outbox listen failed, relying on the periodic tick");
-                None
-            }
-        },
-        Err(err) => {
-            tracing::warn!(error = %err, "outbox listener unavailable, relying on the periodic tick");
-            None
-        }
-    };
+    // Notifications arrive one per committing transaction; `Notify` keeps at most one
+    // waiting, so however many land during a batch, the relay wakes once for them all.
+    let wake = Arc::new(Notify::new());
+    tokio::spawn(listen(pool.clone(), wake.clone(), shutdown.clone()));
     loop {
-        match relay_batch(&pool, &js).await {
+        let idle = match relay_batch(&pool, &js).await {
             // A full batch means there may be more waiting: go again at once.
-            Ok(n) if n == BATCH as usize => continue,
-            Ok(_) => {}
+            Ok(batch) if batch.taken == BATCH as usize => continue,
+            Ok(batch) => batch.next_due.unwrap_or(FALLBACK_TICK).min(FALLBACK_TICK),
             Err(err) => {
                 tracing::warn!(error = format!("{err:#}"), "outbox relay batch failed");
-                tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    _ = tokio::time::sleep(Duration::from_secs(1)) => {},
-                }
-            }
-        }
-        let notified = async {
-            match listener.as_mut() {
-                Some(listener) => {
-                    let _ = listener.recv().await;
-                }
-                None => std::future::pending().await,
+                Duration::from_secs(1)
             }
         };
-        let idle = next_due_in(&pool)
-            .await
-            .unwrap_or(FALLBACK_TICK)
-            .min(FALLBACK_TICK);
         tokio::select! {
             _ = shutdown.cancelled() => return,
-            _ = notified => {},
+            _ = wake.notified() => {
+                // Let the transactions committing alongside this one land too, so one
+                // batch carries them all: a few milliseconds of latency for far fewer
+                // round trips under load.
+                tokio::time::sleep(LINGER).await;
+            },
             _ = tokio::time::sleep(idle) => {},
         }
     }
 }
 
-/// How long until the earliest delayed row (a retry's dispatch) falls due; rows leased by a
-/// relay count from the end of their lease.
-async fn next_due_in(pool: &PgPool) -> Option<Duration> {
-    let seconds: Option<f64> = sqlx::query_scalar(
-        "SELECT extract(epoch FROM min(greatest(available_at, coalesce(locked_until, available_at)))
-                                  - now())::float8
-         FROM outbox WHERE published_at IS NULL",
-    )
-    .fetch_one(pool)
-    .await
-    .ok()
-    .flatten();
-    seconds.map(|s| Duration::from_secs_f64(s.max(0.01)))
+/// Turns the database's notifications into wake-ups until cancelled. Without a listener
+/// the relay still runs on its periodic tick.
+async fn listen(pool: PgPool, wake: Arc<Notify>, shutdown: CancellationToken) {
+    let mut listener = match PgListener::connect_with(&pool).await {
+        Ok(listener) => listener,
+        Err(err) => {
+            tracing::warn!(error = %err, "outbox listener unavailable, relying on the periodic tick");
+            return;
+        }
+    };
+    if let Err(err) = listener.listen(CHANNEL).await {
+        tracing::warn!(error = %err, "outbox listen failed, relying on the periodic tick");
+        return;
+    }
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            received = listener.recv() => match received {
+                Ok(_) => wake.notify_one(),
+                Err(err) => {
+                    // The listener reconnects on the next call; meanwhile the tick covers.
+                    tracing::warn!(error = %err, "outbox listener lost its connection");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => {},
+                    }
+                }
+            },
+        }
+    }
 }
 
-/// Publishes one batch; returns how many rows it took.
-async fn relay_batch(pool: &PgPool, js: &jetstream::Context) -> anyhow::Result<usize> {
+/// When the earliest row still waiting falls due: a delayed row (a retry's dispatch) at its
+/// time, a leased one when its lease runs out. The rows in `published` are left out (they
+/// were just sent).
+const NEXT_DUE: &str =
+    "SELECT extract(epoch FROM min(greatest(available_at, coalesce(locked_until, available_at)))
+                              - now())::float8
+     FROM outbox WHERE published_at IS NULL AND id <> ALL($1)";
+
+async fn next_due_in(pool: &PgPool) -> Option<Duration> {
+    let seconds: Option<f64> = sqlx::query_scalar(NEXT_DUE)
+        .bind(Vec::<i64>::new())
+        .fetch_one(pool)
+        .await
+        .ok()
+        .flatten();
+    seconds.map(until)
+}
+
+fn until(seconds: f64) -> Duration {
+    Duration::from_secs_f64(seconds.max(0.01))
+}
+
+/// What one batch did.
+struct Batch {
+    taken: usize,
+    /// How long until the next row falls due; `None` when nothing waits (or it is unknown).
+    next_due: Option<Duration>,
+}
+
+/// Publishes one batch. Marking the sent rows published and looking up when the next row
+/// falls due are one round trip.
+async fn relay_batch(pool: &PgPool, js: &jetstream::Context) -> anyhow::Result<Batch> {
     let rows: Vec<Pending> = sqlx::query_as(AssertSqlSafe(format!(
         "UPDATE outbox SET locked_until = now() + interval '{LEASE}'
          WHERE id IN (
@@ -180,13 +208,24 @@ async fn relay_batch(pool: &PgPool, js: &jetstream::Context) -> anyhow::Result<u
             }
         }
     }
+    if published.is_empty() {
+        failure.map_or(Ok(()), Err)?;
+        let next_due = next_due_in(pool).await;
+        return Ok(Batch { taken, next_due });
+    }
     // Marked even when a later row failed, so what went out is not sent again.
-    sqlx::query("UPDATE outbox SET published_at = now() WHERE id = ANY($1)")
-        .bind(&published)
-        .execute(pool)
-        .await
-        .context("marking outbox rows published")?;
-    failure.map_or(Ok(taken), Err)
+    let seconds: Option<f64> = sqlx::query_scalar(AssertSqlSafe(format!(
+        "WITH marked AS (UPDATE outbox SET published_at = now() WHERE id = ANY($1)) {NEXT_DUE}"
+    )))
+    .bind(&published)
+    .fetch_one(pool)
+    .await
+    .context("marking outbox rows published")?;
+    failure.map_or(Ok(()), Err)?;
+    Ok(Batch {
+        taken,
+        next_due: seconds.map(until),
+    })
 }
 
 /// Sends one row in a span of the trace that queued it; returns the ack to await.

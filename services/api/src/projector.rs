@@ -131,9 +131,10 @@ async fn lane(state: AppState, mut events: tokio::sync::mpsc::Receiver<jetstream
                 tracing::error!(error = %err, subject = %message.subject, "undecodable event dropped");
             }
         }
-        if let Err(err) = message.double_ack().await {
-            // Redelivered after ack_wait and absorbed by the fenced transitions.
-            tracing::warn!(error = %err, "event ack not confirmed");
+        // A plain ack, not a confirmed one: an ack that is lost only means the event is
+        // redelivered after ack_wait, and the fenced transitions absorb it.
+        if let Err(err) = message.ack().await {
+            tracing::warn!(error = %err, "event ack not sent");
         }
     }
 }

@@ -190,24 +190,30 @@ fn outcome(result: &Result<Sent, FetchError>) -> &'static str {
 async fn attempt_in_span(sender: &Sender, delivery: Due) {
     let attempt = delivery.attempts + 1;
     let host_slots = sender.host_slots(&delivery.url);
-    let Ok(_host_permit) = host_slots.acquire().await else {
-        return;
-    };
-    // Waiting for the host may have taken a while: renew the lease, or let it go if another
-    // sender has taken the delivery meanwhile.
-    let lease = match store::renew(
-        &sender.pool,
-        &delivery.event_id,
-        delivery.locked_until,
-        LEASE,
-    )
-    .await
-    {
-        Ok(Some(lease)) => lease,
-        Ok(None) => return,
-        Err(err) => {
-            tracing::warn!(error = %err, "webhook lease not renewed");
-            return;
+    // Waiting for the host may take a while: after a wait the lease is renewed, or let go if
+    // another sender has taken the delivery meanwhile. Without a wait it is as fresh as the
+    // take that granted it.
+    let (_host_permit, lease) = match host_slots.try_acquire() {
+        Ok(permit) => (permit, delivery.locked_until),
+        Err(_) => {
+            let Ok(permit) = host_slots.acquire().await else {
+                return;
+            };
+            match store::renew(
+                &sender.pool,
+                &delivery.event_id,
+                delivery.locked_until,
+                LEASE,
+            )
+            .await
+            {
+                Ok(Some(lease)) => (permit, lease),
+                Ok(None) => return,
+                Err(err) => {
+                    tracing::warn!(error = %err, "webhook lease not renewed");
+                    return;
+                }
+            }
         }
     };
     let keys = match secrets::signing_keys(
@@ -299,7 +305,8 @@ async fn attempt_in_span(sender: &Sender, delivery: Due) {
     }
     match store::record(&sender.pool, &record).await {
         // The loop may be asleep on this row's old lease: let it see the new due time.
-        Ok(true) => sender.wake.notify_one(),
+        Ok(true) if next_attempt_at.is_some() => sender.wake.notify_one(),
+        Ok(true) => {}
         Ok(false) => tracing::warn!("webhook lease lost during the attempt; not recorded"),
         // The lease runs out and the attempt is made again: at-least-once delivery.
         Err(err) => tracing::warn!(error = %err, "webhook attempt not recorded"),

@@ -72,47 +72,76 @@ async fn consume(
     let mut messages = consumer
         .messages()
         .await
-        .context("pulling webhook requests")?;
+        .context("pulling webhook requests")?
+        .ready_chunks(BATCH);
     readiness.set_ready();
     loop {
-        let message = tokio::select! {
+        let chunk = tokio::select! {
             _ = shutdown.cancelled() => return Ok(()),
-            message = messages.next() => message,
+            chunk = messages.next() => chunk.context("webhook stream ended")?,
         };
-        let message = message
-            .context("webhook stream ended")?
-            .context("webhook stream")?;
-        match WebhookRequest::decode(message.payload.as_ref()) {
-            Ok(request) => {
-                let span = tracing::info_span!(
-                    "webhook.intake",
-                    otel.kind = "consumer",
-                    job.id = %request.job_id,
-                    event.id = %request.event_id,
-                    client.id = %request.client_id,
-                    redeliver = request.redeliver,
-                );
-                telemetry::follow(&span, telemetry::extract_nats(message.headers.as_ref()));
-                take(pool, wake, &request).instrument(span).await?;
+        let mut batch = Vec::with_capacity(chunk.len());
+        for message in chunk {
+            let message = message.map_err(|err| anyhow::anyhow!("webhook stream: {err}"))?;
+            match WebhookRequest::decode(message.payload.as_ref()) {
+                Ok(request) => batch.push((intake_span(&message, &request), request, message)),
+                Err(err) => {
+                    tracing::error!(error = %err, "undecodable webhook request dropped");
+                    let _ = message.ack().await;
+                }
             }
-            Err(err) => tracing::error!(error = %err, "undecodable webhook request dropped"),
         }
-        message
-            .double_ack()
-            .await
-            .map_err(|err| anyhow::anyhow!("acking a webhook request: {err}"))?;
+        take(pool, wake, &batch).await?;
+        // Plain acks: a lost one only brings the request back, and the insert absorbs it.
+        for (_, _, message) in &batch {
+            message
+                .ack()
+                .await
+                .map_err(|err| anyhow::anyhow!("acking a webhook request: {err}"))?;
+        }
     }
 }
 
-/// Records one request: a new event to deliver, or a partner's ask to deliver a job's events
-/// again.
-async fn take(pool: &PgPool, wake: &Notify, request: &WebhookRequest) -> anyhow::Result<()> {
-    if request.redeliver {
-        let events = store::redeliver(pool, &request.job_id, &request.client_id).await?;
-        tracing::info!(events, "webhook redelivery requested");
-        wake.notify_one();
-    } else if store::insert(pool, request).await? {
-        tracing::info!("webhook queued");
+/// Requests taken from the stream at once, when that many are waiting: one insert for all.
+const BATCH: usize = 64;
+
+/// One span per request, in the trace of the job whose event it carries.
+fn intake_span(message: &jetstream::Message, request: &WebhookRequest) -> tracing::Span {
+    let span = tracing::info_span!(
+        "webhook.intake",
+        otel.kind = "consumer",
+        job.id = %request.job_id,
+        event.id = %request.event_id,
+        client.id = %request.client_id,
+        redeliver = request.redeliver,
+    );
+    telemetry::follow(&span, telemetry::extract_nats(message.headers.as_ref()));
+    span
+}
+
+/// Records a batch: new events to deliver (one insert), and partners' asks to deliver a
+/// job's events again.
+async fn take(
+    pool: &PgPool,
+    wake: &Notify,
+    batch: &[(tracing::Span, WebhookRequest, jetstream::Message)],
+) -> anyhow::Result<()> {
+    let mut events = Vec::with_capacity(batch.len());
+    for (span, request, _) in batch {
+        if request.redeliver {
+            let events = store::redeliver(pool, &request.job_id, &request.client_id)
+                .instrument(span.clone())
+                .await?;
+            span.in_scope(|| tracing::info!(events, "webhook redelivery requested"));
+        } else {
+            // Each delivery's attempts become children of its own intake span.
+            let traceparent = span.in_scope(telemetry::current_traceparent);
+            events.push((request, traceparent));
+        }
+    }
+    let queued = store::insert(pool, &events).await?;
+    if queued > 0 || events.len() < batch.len() {
+        tracing::debug!(queued, "webhooks queued");
         wake.notify_one();
     }
     Ok(())

@@ -25,24 +25,26 @@ pub struct ClientSecrets {
     pub previous: Option<(String, DateTime<Utc>)>,
 }
 
+/// The live secret and the newest still-signing retired one, in one query (it runs for
+/// every delivery attempt).
 async fn load(pool: &PgPool, client: &str) -> sqlx::Result<Option<ClientSecrets>> {
-    let current: Option<String> = sqlx::query_scalar(
-        "SELECT secret FROM webhook.secrets WHERE client_id = $1 AND retired_at IS NULL",
+    /// Secret, retired at, signs until.
+    type Row = (String, Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT secret, retired_at, expires_at FROM webhook.secrets
+         WHERE client_id = $1 AND (retired_at IS NULL OR expires_at > now())
+         ORDER BY retired_at DESC NULLS FIRST LIMIT 2",
     )
     .bind(client)
-    .fetch_optional(pool)
+    .fetch_all(pool)
     .await?;
-    let Some(current) = current else {
+    let mut rows = rows.into_iter();
+    let Some((current, None, _)) = rows.next() else {
         return Ok(None);
     };
-    let previous: Option<(String, DateTime<Utc>)> = sqlx::query_as(
-        "SELECT secret, expires_at FROM webhook.secrets
-         WHERE client_id = $1 AND retired_at IS NOT NULL AND expires_at > now()
-         ORDER BY retired_at DESC LIMIT 1",
-    )
-    .bind(client)
-    .fetch_optional(pool)
-    .await?;
+    let previous = rows
+        .next()
+        .and_then(|(secret, _, expires)| Some((secret, expires?)));
     Ok(Some(ClientSecrets { current, previous }))
 }
 

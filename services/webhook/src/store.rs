@@ -37,27 +37,42 @@ pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
         .context("running webhook migrations")
 }
 
-/// Records a new event; a redelivered message for a known event changes nothing.
+/// Records new events, each with the `traceparent` its attempts continue; a redelivered
+/// message for a known event changes nothing. Returns how many were new.
 pub async fn insert(
     pool: &PgPool,
-    request: &atelier_proto::jobs::v1::WebhookRequest,
-) -> sqlx::Result<bool> {
+    events: &[(&atelier_proto::jobs::v1::WebhookRequest, Option<String>)],
+) -> sqlx::Result<u64> {
+    if events.is_empty() {
+        return Ok(0);
+    }
+    let column = |field: fn(&atelier_proto::jobs::v1::WebhookRequest) -> &String| {
+        events
+            .iter()
+            .map(|(request, _)| field(request).as_str())
+            .collect::<Vec<&str>>()
+    };
+    let traceparents: Vec<Option<&str>> = events.iter().map(|(_, tp)| tp.as_deref()).collect();
     let done = sqlx::query(
         "INSERT INTO webhook.deliveries (event_id, job_id, client_id, url, payload, status,
                                          next_attempt_at, trace_id, traceparent)
-         VALUES ($1, $2, $3, $4, $5, 'pending', now(), NULLIF($6, ''), $7)
+         SELECT event_id, job_id, client_id, url, payload, 'pending', now(),
+                NULLIF(trace_id, ''), traceparent
+         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                     $7::text[])
+              AS r(event_id, job_id, client_id, url, payload, trace_id, traceparent)
          ON CONFLICT (event_id) DO NOTHING",
     )
-    .bind(&request.event_id)
-    .bind(&request.job_id)
-    .bind(&request.client_id)
-    .bind(&request.url)
-    .bind(&request.payload_json)
-    .bind(&request.trace_id)
-    .bind(atelier_kit::telemetry::current_traceparent())
+    .bind(column(|r| &r.event_id))
+    .bind(column(|r| &r.job_id))
+    .bind(column(|r| &r.client_id))
+    .bind(column(|r| &r.url))
+    .bind(column(|r| &r.payload_json))
+    .bind(column(|r| &r.trace_id))
+    .bind(traceparents)
     .execute(pool)
     .await?;
-    Ok(done.rows_affected() == 1)
+    Ok(done.rows_affected())
 }
 
 /// A partner asked for a job's events again: each gets one more attempt, now.
@@ -152,33 +167,25 @@ pub struct AttemptRecord<'a> {
     pub delivered: bool,
 }
 
-/// Records an attempt and moves the delivery on, in one transaction; `false` when the
-/// lease was lost (another sender owns the delivery now) and nothing was written.
+/// Records an attempt and moves the delivery on, in one statement (atomic, one round trip);
+/// `false` when the lease was lost (another sender owns the delivery now) and nothing was
+/// written.
 pub async fn record(pool: &PgPool, record: &AttemptRecord<'_>) -> sqlx::Result<bool> {
-    let mut tx = pool.begin().await?;
-    sqlx::query(
-        "INSERT INTO webhook.attempts (event_id, attempt, started_at, status_code, latency_ms,
-                                       error, next_attempt_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-    )
-    .bind(record.event_id)
-    .bind(record.attempt)
-    .bind(record.started_at)
-    .bind(record.status_code.map(i32::from))
-    .bind(record.latency.as_millis().min(i32::MAX as u128) as i32)
-    .bind(&record.error)
-    .bind(record.next_attempt_at)
-    .execute(&mut *tx)
-    .await?;
     let status = match (record.delivered, record.next_attempt_at) {
         (true, _) => "delivered",
         (false, Some(_)) => "pending",
         (false, None) => "failed",
     };
-    let moved = sqlx::query(
-        "UPDATE webhook.deliveries SET status = $2, attempts = $3, next_attempt_at = $4,
-                locked_until = NULL, last_error = $5, updated_at = now()
-         WHERE event_id = $1 AND locked_until = $6",
+    let logged: Option<i64> = sqlx::query_scalar(
+        "WITH moved AS (
+             UPDATE webhook.deliveries SET status = $2, attempts = $3, next_attempt_at = $4,
+                    locked_until = NULL, last_error = $5, updated_at = now()
+             WHERE event_id = $1 AND locked_until = $6
+             RETURNING event_id)
+         INSERT INTO webhook.attempts (event_id, attempt, started_at, status_code, latency_ms,
+                                       error, next_attempt_at)
+         SELECT event_id, $3, $7, $8, $9, $5, $4 FROM moved
+         RETURNING id",
     )
     .bind(record.event_id)
     .bind(status)
@@ -186,12 +193,10 @@ pub async fn record(pool: &PgPool, record: &AttemptRecord<'_>) -> sqlx::Result<b
     .bind(record.next_attempt_at)
     .bind(&record.error)
     .bind(record.lease)
-    .execute(&mut *tx)
+    .bind(record.started_at)
+    .bind(record.status_code.map(i32::from))
+    .bind(record.latency.as_millis().min(i32::MAX as u128) as i32)
+    .fetch_optional(pool)
     .await?;
-    if moved.rows_affected() == 0 {
-        tx.rollback().await?;
-        return Ok(false);
-    }
-    tx.commit().await?;
-    Ok(true)
+    Ok(logged.is_some())
 }

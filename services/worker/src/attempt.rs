@@ -250,7 +250,9 @@ async fn execute<E: Engine>(
 }
 
 /// Progress changes closer together than this are sent as one event (the latest value):
-/// a fast engine's steps would otherwise cost the projector one transaction each.
+/// a fast engine's steps would otherwise cost the projector one transaction each. The first
+/// is sent this long after the claim (which itself recorded the job as running), so an
+/// attempt shorter than this sends none at all.
 const PROGRESS_EVERY: Duration = Duration::from_secs(1);
 
 /// Keeps the lease alive: a Progress ack (resets ack_wait) and a progress event (the
@@ -265,11 +267,10 @@ async fn heartbeat<E: Engine>(
     let mut interval = tokio::time::interval(runtime.config.heartbeat_interval);
     interval.tick().await;
     let mut reporting = true;
-    let mut last_sent: Option<tokio::time::Instant> = None;
+    let mut last_sent = tokio::time::Instant::now();
     let mut unsent = false;
     loop {
-        let next_allowed =
-            last_sent.map_or_else(tokio::time::Instant::now, |at| at + PROGRESS_EVERY);
+        let next_allowed = last_sent + PROGRESS_EVERY;
         tokio::select! {
             _ = interval.tick() => {
                 let _ = message.ack_with(AckKind::Progress).await;
@@ -288,7 +289,7 @@ async fn heartbeat<E: Engine>(
             _ = tokio::time::sleep_until(next_allowed), if unsent => {}
         }
         unsent = false;
-        last_sent = Some(tokio::time::Instant::now());
+        last_sent = tokio::time::Instant::now();
         let (percent, step) = progress.borrow_and_update().clone();
         let event = JobEvent {
             job_id: spec.job_id.clone(),

@@ -10,13 +10,14 @@ use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 use sqlx::AssertSqlSafe;
 use sqlx::PgPool;
+use std::sync::LazyLock;
 use tracing::Instrument;
 
 use super::{
     request::CreateJobRequest,
     view::{JOB_COLUMNS, JobRow},
 };
-use crate::{AppState, credits, dispatch, error::ApiError};
+use crate::{AppState, credits, dispatch::Dispatch, error::ApiError};
 
 pub enum Created {
     New(JobRow),
@@ -42,7 +43,7 @@ pub struct NewJob {
     pub request_id: String,
 }
 
-/// Inserts the job, its charge and its dispatch in one transaction, or returns the job an
+/// Inserts the job, its dispatch and (for a priced job) its charge atomically, or returns the job an
 /// earlier request with the same Idempotency-Key created.
 pub async fn create(state: &AppState, new: &NewJob) -> Result<Created, ApiError> {
     let id = JobId::generate();
@@ -55,77 +56,94 @@ pub async fn create(state: &AppState, new: &NewJob) -> Result<Created, ApiError>
     Ok(created)
 }
 
+/// The accepting statement: the job row and its first dispatch in the outbox, written
+/// together by one statement (one round trip, atomic without an explicit transaction).
+/// When the Idempotency-Key is already taken it writes nothing and returns no row.
+static ACCEPT: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "WITH job AS (
+             INSERT INTO jobs (id, client_id, capability, status, params, webhook_url,
+                               idempotency_key, request_hash, max_attempts, expires_at,
+                               model_id, credits, request_id, trace_id, traceparent)
+             VALUES ($1, $2, $3, 'queued', $4, $5, $6, $7, $8, now() + $9, $10, $11, $12,
+                     $13, $14)
+             ON CONFLICT (client_id, idempotency_key) DO NOTHING
+             RETURNING {JOB_COLUMNS}
+         ), dispatch AS (
+             INSERT INTO outbox (subject, msg_id, payload, available_at, traceparent)
+             SELECT $15, $16, $17, now(), $14 FROM job
+         )
+         SELECT * FROM job"
+    )
+});
+
 async fn accept(state: &AppState, new: &NewJob, id: JobId) -> Result<Created, ApiError> {
     let (client, req, hash) = (&new.client, &new.request, &new.hash);
     let idempotency_key = new.idempotency_key.as_deref();
     let params = serde_json::to_value(req).map_err(anyhow::Error::from)?;
-    let mut tx = state.pool.begin().await?;
-    let inserted: Option<String> = sqlx::query_scalar(
-        "INSERT INTO jobs (id, client_id, capability, status, params, webhook_url,
-                           idempotency_key, request_hash, max_attempts, expires_at,
-                           model_id, credits, request_id, trace_id, traceparent)
-         VALUES ($1, $2, $3, 'queued', $4, $5, $6, $7, $8, now() + $9, $10, $11, $12, $13, $14)
-         ON CONFLICT (client_id, idempotency_key) DO NOTHING
-         RETURNING id",
-    )
-    .bind(id.as_str())
-    .bind(client.as_str())
-    .bind(&req.capability)
-    .bind(&params)
-    .bind(&req.webhook_url)
-    .bind(idempotency_key)
-    .bind(hash)
-    .bind(state.config.max_attempts as i32)
-    .bind(state.config.job_ttl)
-    .bind(&new.model_id)
-    .bind(new.credits)
-    .bind(&new.request_id)
+    let dispatch = Dispatch::new(&state.names, &id, &req.capability, 1);
     // The job's trace is the accepting request's; without tracing installed it still gets one.
-    .bind(telemetry::current_trace_id().unwrap_or_else(new_trace_id))
-    .bind(telemetry::current_traceparent())
-    .fetch_optional(&mut *tx)
-    .await?;
-
-    if inserted.is_none() {
-        tx.rollback().await?;
-        let key = idempotency_key.unwrap_or_default();
-        let existing: (String, Vec<u8>) = sqlx::query_as(
-            "SELECT id, request_hash FROM jobs WHERE client_id = $1 AND idempotency_key = $2",
-        )
+    let trace_id = telemetry::current_trace_id().unwrap_or_else(new_trace_id);
+    let traceparent = telemetry::current_traceparent();
+    let statement = sqlx::query_as::<_, JobRow>(AssertSqlSafe(ACCEPT.as_str()))
+        .bind(id.as_str())
         .bind(client.as_str())
-        .bind(key)
-        .fetch_one(&state.pool)
-        .await?;
-        if &existing.1 != hash {
-            return Err(ApiError::Conflict(format!(
-                "Idempotency-Key {key:?} was already used with a different request body."
-            )));
+        .bind(&req.capability)
+        .bind(&params)
+        .bind(&req.webhook_url)
+        .bind(idempotency_key)
+        .bind(hash)
+        .bind(state.config.max_attempts as i32)
+        .bind(state.config.job_ttl)
+        .bind(&new.model_id)
+        .bind(new.credits)
+        .bind(&new.request_id)
+        .bind(&trace_id)
+        .bind(&traceparent)
+        .bind(&dispatch.subject)
+        .bind(&dispatch.msg_id)
+        .bind(&dispatch.payload);
+
+    let inserted = if new.credits > 0 {
+        // A priced job is charged in the same transaction that accepts it.
+        let mut tx = state.pool.begin().await?;
+        let inserted = statement.fetch_optional(&mut *tx).await?;
+        if inserted.is_some() {
+            credits::charge(&mut tx, client.as_str(), id.as_str(), new.credits)
+                .await
+                .map_err(|err| match err {
+                    credits::ChargeError::Insufficient { .. } => {
+                        ApiError::InsufficientCredits(err.to_string())
+                    }
+                    credits::ChargeError::Database(err) => err.into(),
+                })?;
+            tx.commit().await?;
         }
-        let job = get(&state.pool, client, &existing.0)
-            .await?
-            .ok_or(ApiError::NotFound("Job not found."))?;
-        return Ok(Created::Reused(job));
+        inserted
+    } else {
+        statement.fetch_optional(&state.pool).await?
+    };
+    if let Some(job) = inserted {
+        return Ok(Created::New(job));
     }
 
-    if new.credits > 0 {
-        credits::charge(&mut tx, client.as_str(), id.as_str(), new.credits)
-            .await
-            .map_err(|err| match err {
-                credits::ChargeError::Insufficient { .. } => {
-                    ApiError::InsufficientCredits(err.to_string())
-                }
-                credits::ChargeError::Database(err) => err.into(),
-            })?;
-    }
-    dispatch::enqueue(&mut tx, &state.names, &id, &req.capability, 1).await?;
-    let job: JobRow = sqlx::query_as(AssertSqlSafe(format!(
-        "SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1"
-    )))
-    .bind(id.as_str())
-    .fetch_one(&mut *tx)
+    let key = idempotency_key.unwrap_or_default();
+    let existing: (String, Vec<u8>) = sqlx::query_as(
+        "SELECT id, request_hash FROM jobs WHERE client_id = $1 AND idempotency_key = $2",
+    )
+    .bind(client.as_str())
+    .bind(key)
+    .fetch_one(&state.pool)
     .await?;
-    tx.commit().await?;
-    Ok(Created::New(job))
+    if &existing.1 != hash {
+        return Err(ApiError::Conflict(format!(
+            "Idempotency-Key {key:?} was already used with a different request body."
+        )));
+    }
+    let job = get(&state.pool, client, &existing.0)
+        .await?
+        .ok_or(ApiError::NotFound("Job not found."))?;
+    Ok(Created::Reused(job))
 }
 
 /// A W3C trace id: 16 random bytes as 32 lowercase hex digits (never all zero).
