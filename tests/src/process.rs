@@ -80,6 +80,26 @@ pub async fn start_with(
     child
 }
 
+/// The CPU time a process has used so far, user plus system (`/proc/<pid>/stat`); zero
+/// once it has exited.
+pub fn cpu_time(pid: u32) -> std::time::Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    // In USER_HZ ticks, which the kernel's /proc interface fixes at 100 a second.
+    std::time::Duration::from_millis((ticks(11) + ticks(12)) * 10)
+}
+
 /// The peak resident set of a process (`VmHWM`), in KiB; 0 once it has exited.
 pub fn peak_rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();

@@ -10,12 +10,14 @@
 //! database, NATS prefix and bucket, starts the real `atelier` binary (`all`, or with
 //! `--roles` the api, one worker and the webhook-service as separate processes), runs a webhook
 //! receiver, and sends N jobs at concurrency C, each with its own Idempotency-Key and webhook.
-//! The capability should cost next to nothing (`image.generate` at 64×64 by default; with
+//! The capability should cost next to nothing (`image.generate` at 64×64, quality `low`, by
+//! default; with
 //! `image.upscale`, a 16×16 input at scale 1), so the figures are the platform's own.
 //!
 //! It prints one JSON line: accepted/s, completed/s, webhooks/s; p50/p95/p99 of accept latency,
 //! dispatch latency (accepted → running, server clocks) and end to end (accepted → webhook
-//! received); errors, lost jobs and the peak RSS of each role. `--floor` first measures the
+//! received); errors, lost jobs, and the peak RSS and CPU milliseconds per job of each role.
+//! `--floor` first measures the
 //! minimal pipeline the design needs per job on the same PostgreSQL and NATS at the same
 //! concurrency (insert + commit, JetStream publish + ack, consume + ack, update + commit) and
 //! prints the platform's completed/s as a ratio of it. `--otlp live|dead` makes the roles export
@@ -33,7 +35,7 @@ use atelier_tests::{
     otlp::Collector,
     peer::{File, Peer},
     percentile,
-    process::{free_port, peak_rss_kib, start_with},
+    process::{cpu_time, free_port, peak_rss_kib, start_with},
     sandbox::{Sandbox, Settings},
 };
 use chrono::{DateTime, Utc};
@@ -335,6 +337,15 @@ async fn main() {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // CPU per job of each role: what the platform itself spends, beside its dependencies.
+    let cpu: serde_json::Map<String, Value> = roles
+        .iter()
+        .map(|(name, child)| {
+            let used = child.id().map(cpu_time).unwrap_or_default();
+            let per_job = used.as_secs_f64() * 1000.0 / accepted.len().max(1) as f64;
+            (name.to_string(), json!((per_job * 100.0).round() / 100.0))
+        })
+        .collect();
     let rss: serde_json::Map<String, Value> = roles
         .iter()
         .map(|(name, child)| {
@@ -403,6 +414,7 @@ async fn main() {
         "missing_webhooks": missing_webhooks,
         "duplicate_webhooks": duplicates,
         "peak_rss_mib": rss,
+        "cpu_ms_per_job": cpu,
     });
     if let Some(floor_rate) = floor_rate {
         line["floor_completed_per_s"] = json!(round(floor_rate));
