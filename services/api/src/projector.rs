@@ -118,12 +118,33 @@ async fn lane(state: AppState, mut events: tokio::sync::mpsc::Receiver<jetstream
             Ok(event) => {
                 let span = event_span(&event);
                 telemetry::follow(&span, telemetry::extract_nats(message.headers.as_ref()));
-                if let Err(err) = apply(&state, event).instrument(span).await {
-                    tracing::warn!(error = format!("{err:#}"), subject = %message.subject,
-                        "event not applied, redelivering");
-                    let _ = message
-                        .ack_with(AckKind::Nak(Some(Duration::from_secs(2))))
-                        .await;
+                let (job, lease, terminal) = (
+                    event.job_id.clone(),
+                    event.lease_token.clone(),
+                    matches!(event.kind, Some(Kind::Succeeded(_) | Kind::Failed(_))),
+                );
+                if let Err(err) = apply(&state, event).instrument(span.clone()).await {
+                    if !rejected_for_good(&err) {
+                        tracing::warn!(error = format!("{err:#}"), subject = %message.subject,
+                            "event not applied, redelivering");
+                        let delivered = message.info().map_or(1, |info| info.delivered);
+                        let _ = message
+                            .ack_with(AckKind::Nak(Some(redelivery_delay(delivered))))
+                            .await;
+                        continue;
+                    }
+                    // The database refuses what the event carries: no redelivery will change
+                    // that. A result the job cannot record fails the job, with the reason.
+                    span.in_scope(|| {
+                        tracing::error!(error = format!("{err:#}"), subject = %message.subject,
+                            "event rejected by the database, dropped")
+                    });
+                    if terminal {
+                        reject_result(&state, &job, &lease, &err)
+                            .instrument(span)
+                            .await;
+                    }
+                    let _ = message.ack_with(AckKind::Term).await;
                     continue;
                 }
             }
@@ -136,6 +157,47 @@ async fn lane(state: AppState, mut events: tokio::sync::mpsc::Receiver<jetstream
         if let Err(err) = message.ack().await {
             tracing::warn!(error = %err, "event ack not sent");
         }
+    }
+}
+
+/// Whether applying an event failed on its contents rather than on the moment: a data
+/// exception or an integrity violation (SQLSTATE classes 22 and 23) fails the same way on
+/// every redelivery, while a lost connection, a full pool or a serialization failure may not.
+fn rejected_for_good(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<sqlx::Error>()
+            .and_then(sqlx::Error::as_database_error)
+            .and_then(|db| db.code())
+            .is_some_and(|code| deterministic_sqlstate(&code))
+    })
+}
+
+fn deterministic_sqlstate(code: &str) -> bool {
+    code.starts_with("22") || code.starts_with("23")
+}
+
+/// Backs off as an event keeps failing (database down): 2 s, 4 s, … up to a minute.
+fn redelivery_delay(delivered: i64) -> Duration {
+    let doublings = delivered.clamp(1, 6) - 1;
+    Duration::from_secs(2u64 << doublings).min(Duration::from_secs(60))
+}
+
+/// A worker's result that cannot be recorded ends its job as failed, so the partner learns
+/// why (and gets the webhook) instead of waiting for the run deadline.
+async fn reject_result(state: &AppState, job: &str, lease: &str, err: &anyhow::Error) {
+    let outcome = Outcome::Failed {
+        code: "result_rejected".to_owned(),
+        message: format!(
+            "the worker's result could not be recorded: {}",
+            err.root_cause()
+        ),
+    };
+    if let Err(err) = finish(state, job, lease, outcome, &[]).await {
+        tracing::error!(
+            error = format!("{err:#}"),
+            "rejected result not recorded; the sweeper will end the job"
+        );
     }
 }
 
@@ -229,6 +291,24 @@ async fn finish(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_data_and_integrity_errors_are_final() {
+        assert!(deterministic_sqlstate("22021")); // invalid byte sequence (a NUL in text)
+        assert!(deterministic_sqlstate("22001")); // value too long
+        assert!(deterministic_sqlstate("23505")); // unique violation
+        assert!(!deterministic_sqlstate("40001")); // serialization failure
+        assert!(!deterministic_sqlstate("57P01")); // admin shutdown
+        assert!(!deterministic_sqlstate("08006")); // connection failure
+        let pool_timeout = anyhow::Error::new(sqlx::Error::PoolTimedOut).context("applying");
+        assert!(!rejected_for_good(&pool_timeout));
+    }
+
+    #[test]
+    fn redeliveries_back_off_to_a_minute() {
+        let delays: Vec<u64> = (1..=8).map(|n| redelivery_delay(n).as_secs()).collect();
+        assert_eq!(delays, [2, 4, 8, 16, 32, 60, 60, 60]);
+    }
 
     #[test]
     fn a_jobs_events_keep_one_lane_and_jobs_spread_over_all() {

@@ -162,3 +162,90 @@ async fn webhooks_to_loopback_are_refused_without_private_networks() {
     sandbox.check_invariants().await;
     sandbox.teardown().await;
 }
+
+/// A result the database refuses (here an output name holding a NUL byte, which PostgreSQL
+/// text cannot store) fails its job at once with the reason and a webhook: the event is not
+/// redelivered forever, and the job does not sit running until its deadline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_result_the_database_refuses_fails_the_job_with_the_reason() {
+    use atelier_kit::nats::Names;
+    use atelier_proto::{
+        Message,
+        jobs::v1::{
+            ClaimReply, ClaimRequest, JobEvent, Output, Succeeded, claim_reply, job_event::Kind,
+        },
+    };
+
+    let sandbox = Sandbox::start(Settings {
+        upscale_worker: false,
+        ..Settings::default()
+    })
+    .await;
+    let peer = Peer::start().await;
+    let (status, created) = sandbox
+        .post_job(
+            &sandbox.alpha,
+            &json!({"capability": "image.generate", "prompt": "refused",
+                    "webhookUrl": peer.hook_url()}),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let job_id = created["job"]["id"].as_str().unwrap().to_owned();
+
+    // No worker runs: the test claims the job as one would, then reports its result.
+    let names = Names::new(&sandbox.prefix);
+    let nats = async_nats::connect(&sandbox.nats_url).await.unwrap();
+    let claim = ClaimRequest {
+        job_id: job_id.clone(),
+        worker_id: "test-worker".to_owned(),
+        dispatch_seq: 1,
+    };
+    let reply = nats
+        .request(names.claim_subject(), claim.encode_to_vec().into())
+        .await
+        .expect("claim answered");
+    let Some(claim_reply::Outcome::Granted(spec)) =
+        ClaimReply::decode(reply.payload.as_ref()).unwrap().outcome
+    else {
+        panic!("the claim was not granted");
+    };
+    let event = JobEvent {
+        job_id: job_id.clone(),
+        lease_token: spec.lease_token,
+        attempt: spec.attempt,
+        kind: Some(Kind::Succeeded(Succeeded {
+            outputs: vec![Output {
+                name: "out\0.png".to_owned(),
+                s3_key: format!("{}out.png", spec.output_prefix),
+                content_type: "image/png".to_owned(),
+                size: 1,
+                sha256: "00".repeat(32),
+                width: 1,
+                height: 1,
+            }],
+            inputs: Vec::new(),
+        })),
+    };
+    async_nats::jetstream::new(nats)
+        .publish(names.event_subject(&job_id), event.encode_to_vec().into())
+        .await
+        .unwrap()
+        .await
+        .expect("event stored");
+
+    let job = sandbox
+        .wait_for_job(&sandbox.alpha, &job_id, &["succeeded", "failed"], WAIT)
+        .await;
+    assert_eq!(job["status"], "failed", "{job}");
+    assert_eq!(job["error"]["code"], "result_rejected", "{job}");
+    let message = job["error"]["message"].as_str().unwrap();
+    assert!(message.contains("invalid byte sequence"), "{message}");
+    let hook = wait_until("the failure webhook", WAIT, || async {
+        peer.for_job(&job_id).pop()
+    })
+    .await;
+    assert_eq!(hook.json()["event"], "generation.failed");
+    sandbox.check_invariants().await;
+    sandbox.teardown().await;
+}
