@@ -41,7 +41,7 @@ impl ImageEngine {
         }
         let defaults = Limits::default();
         let limits = Limits {
-            max_input_bytes: config::parsed("ATELIER_MAX_INPUT_BYTES", defaults.max_input_bytes)?,
+            max_bytes: config::parsed("ATELIER_MAX_INPUT_BYTES", defaults.max_bytes)?,
             ..defaults
         };
         Ok(Self::new(fonts, limits))
@@ -79,7 +79,7 @@ impl Engine for ImageEngine {
             GenerateRequest::from_params(&job.params, seed_for(&job.job_id)).map_err(classify)?;
         job.progress.report(20, "rendering");
         let fonts = self.fonts.clone();
-        let limits = self.limits.clone();
+        let limits = self.limits;
         let reference = inputs.into_iter().next();
         let span = tracing::Span::current();
         let generated = tokio::task::spawn_blocking(move || {

@@ -11,12 +11,17 @@
 //! - [`image_dimensions`] reads the declared pixel size so callers can refuse a hostile size
 //!   before a decoder allocates for it.
 //!
-//! Everything here is a pure function of a byte slice: no I/O, no decoding, no dependencies.
+//! - [`gate`] puts the three together in front of the engines' decoders; with the `decode`
+//!   feature it also decodes, under the same limits.
+//!
+//! Everything here is a pure function of a byte slice: no I/O and, without the `decode`
+//! feature, no decoding and no dependencies.
 //! A container's type is named by its brand, not by its tracks, so an audio-only MP4 or WebM
 //! still reports [`Kind::Video`]; telling them apart needs a demuxer, which is out of scope.
 
 mod container;
 mod dimensions;
+pub mod gate;
 mod read;
 pub mod rng;
 mod sniff;

@@ -18,12 +18,11 @@ mod sharpen;
 #[cfg(test)]
 mod tests;
 
-use std::io::Cursor;
-
+use atelier_media::gate::{self, Decoded};
 use fast_image_resize::{FilterType, ResizeAlg, ResizeOptions, Resizer};
 use image::codecs::jpeg::JpegEncoder;
 use image::codecs::png::PngEncoder;
-use image::{ColorType, DynamicImage, ImageDecoder, ImageEncoder, ImageReader};
+use image::{ColorType, DynamicImage, ImageEncoder};
 
 pub use error::UpscaleError;
 use header::Format;
@@ -33,8 +32,6 @@ pub use policy::{Limits, Preset, SCALE_RANGE, Target, plan};
 const JPEG_QUALITY: u8 = 92;
 /// JPEG stores each side in 16 bits; wider outputs fall back to PNG.
 const JPEG_MAX_SIDE: u32 = u16::MAX as u32;
-/// Decoded pixels never need more than RGBA16 (8 bytes each); this covers ICC, EXIF and text.
-const DECODER_METADATA_HEADROOM: u64 = 16 * 1024 * 1024;
 
 /// An encoded result, ready to store.
 #[derive(Clone)]
@@ -76,56 +73,16 @@ impl std::fmt::Debug for Upscaled {
 ///   PNG and WebP input; a JPEG output wider or taller than 65535 pixels falls back to PNG.
 /// - An embedded ICC profile is carried over when it matches the output's colour model.
 pub fn upscale(input: &[u8], target: &Target, limits: &Limits) -> Result<Upscaled, UpscaleError> {
-    if input.len() > limits.max_input_bytes {
-        return Err(UpscaleError::FileTooLarge {
-            len: input.len(),
-            max: limits.max_input_bytes,
-        });
-    }
-    let format = header::sniff(input)?;
-    let (header_w, header_h) = header::dimensions(format, input)?;
-    plan(header_w, header_h, target, limits)?;
+    let (format, admitted) = header::admit(input, limits.max_input_bytes)?;
+    plan(admitted.width, admitted.height, target, limits)?;
 
-    let (image, icc) = decode(input, format, limits)?;
+    let Decoded { image, icc } =
+        gate::decode(input, &admitted, &limits.input()).map_err(UpscaleError::decode)?;
     // Planned again on the oriented, decoded size: a quarter turn swaps the sides, and the
     // decoder's reading of the header is the one that produced these pixels.
     let (width, height) = plan(image.width(), image.height(), target, limits)?;
     let image = resample(image, width, height)?;
     encode(&image, format, icc)
-}
-
-fn decode(
-    input: &[u8],
-    format: Format,
-    limits: &Limits,
-) -> Result<(DynamicImage, Option<Vec<u8>>), UpscaleError> {
-    let mut reader = ImageReader::with_format(Cursor::new(input), format.image_format());
-    reader.limits(decoder_limits(limits));
-    let mut decoder = reader.into_decoder().map_err(UpscaleError::decode)?;
-    // Damaged EXIF or a damaged colour profile is metadata, not pixels: fall back to no
-    // rotation and no profile rather than fail the job.
-    let orientation = decoder
-        .orientation()
-        .unwrap_or(image::metadata::Orientation::NoTransforms);
-    let icc = decoder.icc_profile().ok().flatten();
-    let mut image = DynamicImage::from_decoder(decoder).map_err(UpscaleError::decode)?;
-    image.apply_orientation(orientation);
-    Ok((image, icc))
-}
-
-/// Defence in depth behind the header check, in case a decoder reads a size the header parse
-/// did not (or a codec upgrade changes what "the header" is).
-fn decoder_limits(limits: &Limits) -> image::Limits {
-    let mut decoder = image::Limits::default();
-    decoder.max_image_width = Some(limits.max_input_dimension);
-    decoder.max_image_height = Some(limits.max_input_dimension);
-    decoder.max_alloc = Some(
-        limits
-            .max_input_pixels
-            .saturating_mul(8)
-            .saturating_add(DECODER_METADATA_HEADROOM),
-    );
-    decoder
 }
 
 /// The pixel work alone, for callers that hold decoded pixels (the bench): Lanczos3 to

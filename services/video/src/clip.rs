@@ -83,7 +83,7 @@ async fn make(
         return Err(VideoError::NothingToAnimate);
     }
     progress(1, "preparing");
-    let limits = config.limits.clone();
+    let limits = config.limits;
     let settings = request.settings;
     let (scene, format) = blocking(move || Scene::build(request, limits)).await??;
     let frames = settings.frames();

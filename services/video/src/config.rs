@@ -79,10 +79,7 @@ impl VideoConfig {
                 threads: config::parsed("ATELIER_VIDEO_THREADS", defaults.encoder.threads)?,
             },
             limits: Limits {
-                max_input_bytes: config::parsed(
-                    "ATELIER_MAX_INPUT_BYTES",
-                    defaults.limits.max_input_bytes,
-                )?,
+                max_bytes: config::parsed("ATELIER_MAX_INPUT_BYTES", defaults.limits.max_bytes)?,
                 ..defaults.limits
             },
             timeout: config::duration("ATELIER_VIDEO_TIMEOUT", defaults.timeout)?,

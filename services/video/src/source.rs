@@ -6,34 +6,14 @@
 //! cheap and done for every image before encoding starts; decoding happens one image at a time,
 //! when the clip reaches it, so memory does not grow with the number of images.
 
-use std::io::Cursor;
-
-use atelier_media::MediaType;
+use atelier_media::gate::{self, Admitted};
 use bytes::Bytes;
-use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, RgbImage, imageops};
+use image::{DynamicImage, RgbImage, imageops};
 
 use crate::VideoError;
 
-/// Decoded pixels never take more than 8 bytes each (RGBA16); this covers ICC, EXIF and text.
-const DECODER_METADATA_HEADROOM: u64 = 16 * 1024 * 1024;
-
-/// Bounds on each input image, checked before anything is decoded.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Limits {
-    pub max_input_bytes: usize,
-    pub max_input_dimension: u32,
-    pub max_input_pixels: u64,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Self {
-            max_input_bytes: 50 * 1024 * 1024,
-            max_input_dimension: 16_384,
-            max_input_pixels: 40_000_000,
-        }
-    }
-}
+/// Bounds on each input image, checked before anything is decoded: the shared gate's.
+pub use atelier_media::gate::ImageLimits as Limits;
 
 /// An image that passed the gate, not yet decoded.
 #[derive(Clone)]
@@ -41,7 +21,7 @@ pub struct SourceImage {
     /// Where it came from (URL or bucket key), for error messages.
     pub name: String,
     bytes: Bytes,
-    format: ImageFormat,
+    admitted: Admitted,
     /// As the header declares it, before EXIF orientation.
     pub declared: (u32, u32),
 }
@@ -51,7 +31,7 @@ impl std::fmt::Debug for SourceImage {
         f.debug_struct("SourceImage")
             .field("name", &self.name)
             .field("bytes", &self.bytes.len())
-            .field("format", &self.format)
+            .field("format", &self.admitted.media)
             .field("declared", &self.declared)
             .finish()
     }
@@ -65,63 +45,17 @@ impl SourceImage {
         limits: &Limits,
     ) -> Result<Self, VideoError> {
         let name = name.into();
-        let refuse = |code: &'static str, reason: String| VideoError::BadInput {
-            input: name.clone(),
-            code,
-            reason,
-        };
-        if bytes.len() > limits.max_input_bytes {
-            return Err(refuse(
-                "file_too_large",
-                format!(
-                    "input is {} bytes, over the {} byte limit",
-                    bytes.len(),
-                    limits.max_input_bytes
-                ),
-            ));
-        }
-        let (media, format) = match atelier_media::sniff(&bytes) {
-            Some(MediaType::Png) => (MediaType::Png, ImageFormat::Png),
-            Some(MediaType::Jpeg) => (MediaType::Jpeg, ImageFormat::Jpeg),
-            Some(MediaType::WebP) => (MediaType::WebP, ImageFormat::WebP),
-            _ => {
-                return Err(refuse(
-                    "unsupported_format",
-                    format!(
-                        "unsupported image format: {}",
-                        atelier_media::describe(&bytes)
-                    ),
-                ));
-            }
-        };
-        let (width, height) = atelier_media::image_dimensions(media, &bytes).ok_or_else(|| {
-            refuse(
-                "decode_failed",
-                format!("{} header is truncated or malformed", media.as_str()),
-            )
-        })?;
-        if width == 0 || height == 0 {
-            return Err(refuse(
-                "decode_failed",
-                format!("image is {width}x{height}, with no pixels"),
-            ));
-        }
-        if width.max(height) > limits.max_input_dimension
-            || u64::from(width) * u64::from(height) > limits.max_input_pixels
-        {
-            return Err(refuse(
-                "image_too_large",
-                format!(
-                    "image is {width}x{height}, over the {} pixel side or {} pixel limit",
-                    limits.max_input_dimension, limits.max_input_pixels
-                ),
-            ));
-        }
+        let admitted =
+            gate::admit_within(&bytes, limits).map_err(|refusal| VideoError::BadInput {
+                input: name.clone(),
+                code: refusal.code(),
+                reason: refusal.to_string(),
+            })?;
         Ok(Self {
             name,
             bytes,
-            format,
-            declared: (width, height),
+            declared: (admitted.width, admitted.height),
+            admitted,
         })
     }
 
@@ -129,30 +63,14 @@ impl SourceImage {
     /// (product shots with a transparent background are the common case, and white is what
     /// they are drawn on).
     pub fn decode(&self, limits: &Limits) -> Result<RgbImage, VideoError> {
-        let failed = |err: image::ImageError| VideoError::BadInput {
-            input: self.name.clone(),
-            code: "decode_failed",
-            reason: format!("cannot decode image: {err}"),
-        };
-        let mut reader = ImageReader::with_format(Cursor::new(&self.bytes[..]), self.format);
-        let mut decoder_limits = image::Limits::default();
-        decoder_limits.max_image_width = Some(limits.max_input_dimension);
-        decoder_limits.max_image_height = Some(limits.max_input_dimension);
-        decoder_limits.max_alloc = Some(
-            limits
-                .max_input_pixels
-                .saturating_mul(8)
-                .saturating_add(DECODER_METADATA_HEADROOM),
-        );
-        reader.limits(decoder_limits);
-        let mut decoder = reader.into_decoder().map_err(failed)?;
-        // Damaged EXIF is metadata, not pixels: no rotation rather than a failed job.
-        let orientation = decoder
-            .orientation()
-            .unwrap_or(image::metadata::Orientation::NoTransforms);
-        let mut image = DynamicImage::from_decoder(decoder).map_err(failed)?;
-        image.apply_orientation(orientation);
-        Ok(flatten(image))
+        let decoded = gate::decode(&self.bytes, &self.admitted, limits).map_err(|err| {
+            VideoError::BadInput {
+                input: self.name.clone(),
+                code: "decode_failed",
+                reason: format!("cannot decode image: {err}"),
+            }
+        })?;
+        Ok(flatten(decoded.image))
     }
 }
 
@@ -189,7 +107,9 @@ pub fn cover(image: &RgbImage, width: u32, height: u32) -> RgbImage {
 
 #[cfg(test)]
 mod tests {
-    use image::{ImageBuffer, Rgba, RgbaImage};
+    use std::io::Cursor;
+
+    use image::{ImageBuffer, ImageFormat, Rgba, RgbaImage};
 
     use super::*;
 
@@ -223,7 +143,7 @@ mod tests {
             ImageFormat::Png,
         );
         let limits = Limits {
-            max_input_pixels: 50_000,
+            max_pixels: 50_000,
             ..Limits::default()
         };
         let err = SourceImage::check("big.png", png.clone(), &limits).unwrap_err();

@@ -4,107 +4,48 @@
 //! Built on the shared sniffer in `atelier-media`; this module narrows its allow-list to what the
 //! engine decodes and turns refusals into [`InpaintError`]s naming the input.
 
-use std::io::Cursor;
-
-use atelier_media::MediaType;
-use image::{DynamicImage, ImageDecoder, ImageReader};
+use atelier_media::gate::{self, ImageLimits, Refusal};
 
 use super::{InpaintError, Limits, MAX_INDEXED_PIXELS, Which};
 
-/// Decoded pixels never need more than RGBA16 (8 bytes each); this covers ICC, EXIF and text.
-const DECODER_METADATA_HEADROOM: u64 = 16 * 1024 * 1024;
-
-/// An image as displayed, with the colour profile it carried, if any.
-pub(crate) struct Decoded {
-    pub image: DynamicImage,
-    pub icc: Option<Vec<u8>>,
-}
+pub(crate) use atelier_media::gate::Decoded;
 
 /// Checks `bytes` against the limits from its header alone, then decodes it with the file's
 /// EXIF orientation applied.
 pub(crate) fn decode(bytes: &[u8], input: Which, limits: &Limits) -> Result<Decoded, InpaintError> {
-    if bytes.len() > limits.max_input_bytes {
-        return Err(InpaintError::FileTooLarge {
-            input,
-            len: bytes.len(),
-            max: limits.max_input_bytes,
-        });
+    let limits = gate_limits(limits);
+    let admitted = gate::admit_within(bytes, &limits).map_err(|refusal| refused(input, refusal))?;
+    gate::decode(bytes, &admitted, &limits).map_err(|err| InpaintError::decode(input, err))
+}
+
+/// The engine's limits as the gate's; pixels are capped where the engine's indices end.
+fn gate_limits(limits: &Limits) -> ImageLimits {
+    ImageLimits {
+        max_bytes: limits.max_input_bytes,
+        max_dimension: limits.max_dimension,
+        max_pixels: limits.max_pixels.min(MAX_INDEXED_PIXELS),
     }
-    let (media, format) = match atelier_media::sniff(bytes) {
-        Some(MediaType::Png) => (MediaType::Png, image::ImageFormat::Png),
-        Some(MediaType::Jpeg) => (MediaType::Jpeg, image::ImageFormat::Jpeg),
-        Some(MediaType::WebP) => (MediaType::WebP, image::ImageFormat::WebP),
-        // Media the platform accepts but this engine does not decode (GIF, video, audio) is
-        // refused like anything else, named so the failure tells the user what they sent.
-        _ => {
-            return Err(InpaintError::UnsupportedFormat {
-                input,
-                seen: atelier_media::describe(bytes),
-            });
+}
+
+/// The gate's refusal as this engine's error, naming the input.
+fn refused(input: Which, refusal: Refusal) -> InpaintError {
+    match refusal {
+        Refusal::TooManyBytes { len, max } => InpaintError::FileTooLarge { input, len, max },
+        Refusal::Unsupported { seen } => InpaintError::UnsupportedFormat { input, seen },
+        Refusal::TooLarge {
+            width,
+            height,
+            limit,
+        } => InpaintError::ImageTooLarge {
+            input,
+            width,
+            height,
+            limit,
+        },
+        other @ (Refusal::MalformedHeader { .. } | Refusal::NoPixels { .. }) => {
+            InpaintError::decode(input, other)
         }
-    };
-    let (width, height) = atelier_media::image_dimensions(media, bytes).ok_or_else(|| {
-        InpaintError::decode(
-            input,
-            format!("{} header is truncated or malformed", media.as_str()),
-        )
-    })?;
-    check_size(width, height, input, limits)?;
-
-    let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
-    reader.limits(decoder_limits(limits));
-    let decode_error = |err: image::ImageError| InpaintError::decode(input, err);
-    let mut decoder = reader.into_decoder().map_err(decode_error)?;
-    // Damaged EXIF or a damaged colour profile is metadata, not pixels: fall back to no
-    // rotation and no profile rather than fail the job.
-    let orientation = decoder
-        .orientation()
-        .unwrap_or(image::metadata::Orientation::NoTransforms);
-    let icc = decoder.icc_profile().ok().flatten();
-    let mut image = DynamicImage::from_decoder(decoder).map_err(decode_error)?;
-    image.apply_orientation(orientation);
-    Ok(Decoded { image, icc })
-}
-
-fn check_size(w: u32, h: u32, input: Which, limits: &Limits) -> Result<(), InpaintError> {
-    if w == 0 || h == 0 {
-        return Err(InpaintError::decode(
-            input,
-            format!("image is {w}x{h}, with no pixels"),
-        ));
     }
-    let too_large = |limit: String| InpaintError::ImageTooLarge {
-        input,
-        width: w,
-        height: h,
-        limit,
-    };
-    if w.max(h) > limits.max_dimension {
-        return Err(too_large(format!(
-            "{} pixel side limit",
-            limits.max_dimension
-        )));
-    }
-    let max_pixels = limits.max_pixels.min(MAX_INDEXED_PIXELS);
-    if u64::from(w) * u64::from(h) > max_pixels {
-        return Err(too_large(format!("{max_pixels} pixel limit")));
-    }
-    Ok(())
-}
-
-/// Defence in depth behind the header check, in case a decoder reads a size the header parse
-/// did not (or a codec upgrade changes what "the header" is).
-fn decoder_limits(limits: &Limits) -> image::Limits {
-    let mut decoder = image::Limits::default();
-    decoder.max_image_width = Some(limits.max_dimension);
-    decoder.max_image_height = Some(limits.max_dimension);
-    decoder.max_alloc = Some(
-        limits
-            .max_pixels
-            .saturating_mul(8)
-            .saturating_add(DECODER_METADATA_HEADROOM),
-    );
-    decoder
 }
 
 #[cfg(test)]
@@ -144,6 +85,10 @@ mod tests {
             err.to_string(),
             "original: 17 bytes, over the 16 byte limit"
         );
+    }
+
+    fn check_size(w: u32, h: u32, input: Which, limits: &Limits) -> Result<(), InpaintError> {
+        gate::check_size(w, h, &gate_limits(limits)).map_err(|refusal| refused(input, refusal))
     }
 
     #[test]

@@ -1,11 +1,14 @@
-//! The format gate in front of the decoders, on top of the shared sniffer in `atelier-media`.
+//! The format gate in front of the decoders, on top of the shared gate in `atelier-media`.
 //!
 //! A hostile file can declare any size, and the limits must refuse it before a decoder allocates
 //! for it, so the format comes from the magic bytes and the size from the header, decoding
-//! nothing. This module only narrows the shared allow-list to what the engine decodes and turns
-//! refusals into [`UpscaleError`]s.
+//! nothing. This module turns the shared gate's refusals into [`UpscaleError`]s and names the
+//! format, which decides the output's encoding.
 
-use atelier_media::MediaType;
+use atelier_media::{
+    MediaType,
+    gate::{self, Admitted, Refusal},
+};
 
 use super::UpscaleError;
 
@@ -18,46 +21,24 @@ pub(crate) enum Format {
 }
 
 impl Format {
-    pub(crate) fn image_format(self) -> image::ImageFormat {
-        match self {
-            Self::Png => image::ImageFormat::Png,
-            Self::Jpeg => image::ImageFormat::Jpeg,
-            Self::WebP => image::ImageFormat::WebP,
-        }
-    }
-
-    fn media(self) -> MediaType {
-        match self {
-            Self::Png => MediaType::Png,
-            Self::Jpeg => MediaType::Jpeg,
-            Self::WebP => MediaType::WebP,
+    fn of(media: MediaType) -> Self {
+        match media {
+            MediaType::Jpeg => Self::Jpeg,
+            MediaType::WebP => Self::WebP,
+            _ => Self::Png,
         }
     }
 }
 
-/// The format named by the magic bytes; file names and declared content types are not trusted.
-pub(crate) fn sniff(bytes: &[u8]) -> Result<Format, UpscaleError> {
-    match atelier_media::sniff(bytes) {
-        Some(MediaType::Png) => Ok(Format::Png),
-        Some(MediaType::Jpeg) => Ok(Format::Jpeg),
-        Some(MediaType::WebP) => Ok(Format::WebP),
-        // Media the platform accepts but this engine does not decode (GIF, video, audio) is
-        // refused like anything else, named so the job failure tells the user what they sent.
-        _ => Err(UpscaleError::UnsupportedFormat {
-            seen: atelier_media::describe(bytes),
-        }),
-    }
-}
-
-/// Width and height as the header declares them, before any EXIF orientation.
-pub(crate) fn dimensions(format: Format, bytes: &[u8]) -> Result<(u32, u32), UpscaleError> {
-    let media = format.media();
-    atelier_media::image_dimensions(media, bytes).ok_or_else(|| {
-        UpscaleError::decode(format!(
-            "{} header is truncated or malformed",
-            media.as_str()
-        ))
-    })
+/// The shared gate's first half: length, format from the magic bytes, size from the header
+/// (decoding nothing). The size is judged by [`super::plan`], after the target.
+pub(crate) fn admit(bytes: &[u8], max_bytes: usize) -> Result<(Format, Admitted), UpscaleError> {
+    let admitted = gate::admit(bytes, max_bytes).map_err(|refusal| match refusal {
+        Refusal::TooManyBytes { len, max } => UpscaleError::FileTooLarge { len, max },
+        Refusal::Unsupported { seen } => UpscaleError::UnsupportedFormat { seen },
+        other => UpscaleError::decode(other),
+    })?;
+    Ok((Format::of(admitted.media), admitted))
 }
 
 #[cfg(test)]
@@ -67,6 +48,10 @@ mod tests {
     use image::{DynamicImage, ImageFormat, RgbaImage};
 
     use super::*;
+
+    fn sniff(bytes: &[u8]) -> Result<Format, UpscaleError> {
+        admit(bytes, usize::MAX).map(|(format, _)| format)
+    }
 
     #[test]
     fn text_is_not_an_image() {
@@ -107,14 +92,20 @@ mod tests {
     #[test]
     fn malformed_headers_are_decode_failures_named_by_format() {
         let jpeg = [0xFF, 0xD8, 0xFF, 0xDA, 0x00, 0x02];
-        let err = dimensions(Format::Jpeg, &jpeg).unwrap_err();
+        let err = sniff(&jpeg).unwrap_err();
         assert_eq!(err.code(), "decode_failed");
         assert_eq!(
             err.to_string(),
             "cannot decode image: jpeg header is truncated or malformed"
         );
-        assert!(dimensions(Format::Png, b"\x89PNG\r\n\x1a\n").is_err());
-        assert!(dimensions(Format::WebP, b"RIFF\0\0\0\0WEBPVP8L").is_err());
+        assert_eq!(
+            sniff(b"\x89PNG\r\n\x1a\n").unwrap_err().code(),
+            "decode_failed"
+        );
+        assert_eq!(
+            sniff(b"RIFF\0\0\0\0WEBPVP8L").unwrap_err().code(),
+            "decode_failed"
+        );
     }
 
     /// The shared parsers against files from the encoders this engine decodes with.
@@ -135,8 +126,9 @@ mod tests {
             image
                 .write_to(&mut Cursor::new(&mut bytes), image_format)
                 .unwrap();
-            assert_eq!(sniff(&bytes).unwrap(), format);
-            assert_eq!(dimensions(format, &bytes).unwrap(), (37, 21), "{format:?}");
+            let (found, admitted) = admit(&bytes, usize::MAX).unwrap();
+            assert_eq!(found, format);
+            assert_eq!((admitted.width, admitted.height), (37, 21), "{format:?}");
         }
     }
 }

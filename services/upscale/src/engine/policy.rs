@@ -1,5 +1,7 @@
 //! The size policy: which output size a target asks for, and which sizes the limits allow.
 
+use atelier_media::gate::{self, ImageLimits, Refusal};
+
 use super::UpscaleError;
 
 /// A named output resolution, by long edge; the aspect ratio is always kept.
@@ -99,29 +101,29 @@ pub fn plan(
 }
 
 fn check_input(w: u32, h: u32, limits: &Limits) -> Result<(), UpscaleError> {
-    if w == 0 || h == 0 {
-        return Err(UpscaleError::decode(format!(
-            "image is {w}x{h}, with no pixels"
-        )));
+    gate::check_size(w, h, &limits.input()).map_err(|refusal| match refusal {
+        Refusal::TooLarge {
+            width,
+            height,
+            limit,
+        } => UpscaleError::ImageTooLarge {
+            width,
+            height,
+            limit,
+        },
+        other => UpscaleError::decode(other),
+    })
+}
+
+impl Limits {
+    /// The input limits as the shared gate's.
+    pub(crate) fn input(&self) -> ImageLimits {
+        ImageLimits {
+            max_bytes: self.max_input_bytes,
+            max_dimension: self.max_input_dimension,
+            max_pixels: self.max_input_pixels,
+        }
     }
-    let too_large = |limit: String| UpscaleError::ImageTooLarge {
-        width: w,
-        height: h,
-        limit,
-    };
-    if w.max(h) > limits.max_input_dimension {
-        return Err(too_large(format!(
-            "{} pixel side limit",
-            limits.max_input_dimension
-        )));
-    }
-    if u64::from(w) * u64::from(h) > limits.max_input_pixels {
-        return Err(too_large(format!(
-            "{} pixel limit",
-            limits.max_input_pixels
-        )));
-    }
-    Ok(())
 }
 
 /// Integer arithmetic so the long edge lands exactly on the preset and the short side rounds to

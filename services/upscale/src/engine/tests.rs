@@ -1,5 +1,7 @@
 //! End-to-end checks of `upscale` on images built in memory.
 
+use std::io::Cursor;
+
 use image::{GenericImageView, ImageBuffer, ImageFormat, Rgb, Rgba};
 
 use super::*;
