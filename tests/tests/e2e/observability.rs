@@ -130,8 +130,11 @@ async fn a_job_is_one_trace_across_processes_and_the_metrics_move() {
     })
     .await;
 
-    // Every role's spans arrive, in the job's trace.
-    let spans = wait_until("spans of all three roles", Duration::from_secs(30), || {
+    // Every role's spans arrive, in the job's trace. Each role exports in its own batches, so
+    // a span can arrive before its parent from another process: wait until none is missing
+    // (or the time is up, and the checks below say what is).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let spans = loop {
         let spans = collector.trace(&trace_id);
         let has = |service: &str, name: &str| {
             spans.iter().any(|s| s.service == service && s.name == name)
@@ -140,9 +143,16 @@ async fn a_job_is_one_trace_across_processes_and_the_metrics_move() {
             && has("upscale-worker", "job.attempt")
             && has("api-service", "job.event succeeded")
             && has("webhook-service", "webhook.attempt");
-        std::future::ready(complete.then_some(spans))
-    })
-    .await;
+        let index = by_id(&spans);
+        let linked = spans.iter().all(|span| {
+            let chain = ancestry(span, &index);
+            chain.last().unwrap().parent_span_id.is_empty()
+        });
+        if (complete && linked) || tokio::time::Instant::now() > deadline {
+            break spans;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     let index = by_id(&spans);
     let find = |service: &str, name: &str| {
         spans

@@ -261,8 +261,18 @@ async fn a_restarted_webhook_service_keeps_its_pending_retry() {
         json!({"capability": "image.upscale", "imageUrls": [input], "webhookUrl": peer.hook_url()});
     let (_, created) = sandbox.post_job(&sandbox.alpha, &body, None).await;
     let job_id = created["job"]["id"].as_str().unwrap().to_owned();
-    wait_until("the first, failing attempt", WAIT, || async {
-        (peer.for_job(&job_id).len() == 1).then_some(())
+    // Recorded, not only received: a kill between the answer and its record would leave the
+    // delivery leased (taken again when the lease runs out, minutes later).
+    wait_until("the first, failing attempt recorded", WAIT, || async {
+        let recorded: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM webhook.attempts a
+             JOIN webhook.deliveries d USING (event_id) WHERE d.job_id = $1",
+        )
+        .bind(&job_id)
+        .fetch_one(&sandbox.pool)
+        .await
+        .unwrap();
+        (peer.for_job(&job_id).len() == 1 && recorded == 1).then_some(())
     })
     .await;
     // Killed between attempts; the retry lives in PostgreSQL, not in the process.
