@@ -100,6 +100,16 @@ fn shade(
     }
 }
 
+/// The square of half-side `reach` centred on `centre`, as `shade` bounds.
+fn around(centre: (f32, f32), reach: f32) -> (f32, f32, f32, f32) {
+    (
+        centre.0 - reach,
+        centre.1 - reach,
+        centre.0 + reach,
+        centre.1 + reach,
+    )
+}
+
 /// A disc whose edge fades over `softness` pixels (1 for a crisp anti-aliased edge).
 pub fn disc(
     canvas: &mut RgbImage,
@@ -109,17 +119,16 @@ pub fn disc(
     colour: Colour,
     alpha: f32,
 ) {
-    let reach = radius + softness;
-    let bounds = (
-        centre.0 - reach,
-        centre.1 - reach,
-        centre.0 + reach,
-        centre.1 + reach,
+    shade(
+        canvas,
+        around(centre, radius + softness),
+        colour,
+        alpha,
+        |x, y| {
+            let d = (x - centre.0).hypot(y - centre.1);
+            ((radius - d) / softness + 0.5).clamp(0.0, 1.0)
+        },
     );
-    shade(canvas, bounds, colour, alpha, |x, y| {
-        let d = (x - centre.0).hypot(y - centre.1);
-        ((radius - d) / softness + 0.5).clamp(0.0, 1.0)
-    });
 }
 
 pub fn ring(
@@ -130,17 +139,16 @@ pub fn ring(
     colour: Colour,
     alpha: f32,
 ) {
-    let reach = radius + thickness;
-    let bounds = (
-        centre.0 - reach,
-        centre.1 - reach,
-        centre.0 + reach,
-        centre.1 + reach,
+    shade(
+        canvas,
+        around(centre, radius + thickness),
+        colour,
+        alpha,
+        |x, y| {
+            let d = (x - centre.0).hypot(y - centre.1);
+            (thickness / 2.0 - (d - radius).abs() + 0.5).clamp(0.0, 1.0)
+        },
     );
-    shade(canvas, bounds, colour, alpha, |x, y| {
-        let d = (x - centre.0).hypot(y - centre.1);
-        (thickness / 2.0 - (d - radius).abs() + 0.5).clamp(0.0, 1.0)
-    });
 }
 
 /// An axis-aligned rectangle from (x0, y0) to (x1, y1) with rounded corners.
