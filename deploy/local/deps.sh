@@ -438,8 +438,9 @@ ensure_s3() {
 }
 
 # ---------------------------------------------------------------------------------------------
-# Media tools: ffmpeg (the video engine encodes with it; its tests probe with ffprobe) and the
-# fonts the image engine sets prompts in (CJK: WenQuanYi Micro Hei; Latin: DejaVu Sans)
+# Media tools: ffmpeg (the video engine encodes with it; its tests probe with ffprobe), the
+# fonts the image and slides engines set text in (CJK: WenQuanYi Micro Hei; Latin: DejaVu Sans)
+# and espeak-ng, the offline speech synthesiser the slides engine narrates with
 # ---------------------------------------------------------------------------------------------
 CJK_FONT=/usr/share/fonts/truetype/wqy/wqy-microhei.ttc
 LATIN_FONT=/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf
@@ -451,6 +452,7 @@ ensure_media_tools() {
     fi
     [ -f "$CJK_FONT" ] || missing+=(fonts-wqy-microhei)
     [ -f "$LATIN_FONT" ] || missing+=(fonts-dejavu-core)
+    command -v espeak-ng >/dev/null || missing+=(espeak-ng)
     if [ "${#missing[@]}" -gt 0 ]; then
         apt_install "${missing[@]}"
         how="installed ${missing[*]}"
@@ -459,7 +461,8 @@ ensure_media_tools() {
         || die "ffmpeg/ffprobe are still missing after apt-get install ffmpeg"
     [ -f "$CJK_FONT" ] || die "$CJK_FONT is still missing after apt-get install fonts-wqy-microhei"
     [ -f "$LATIN_FONT" ] || die "$LATIN_FONT is still missing after apt-get install fonts-dejavu-core"
-    printf '%-10s %s\n' media "$how (ffmpeg $(command -v ffmpeg), fonts $CJK_FONT, $LATIN_FONT)"
+    command -v espeak-ng >/dev/null || die "espeak-ng is still missing after apt-get install espeak-ng"
+    printf '%-10s %s\n' media "$how (ffmpeg $(command -v ffmpeg), espeak-ng $(command -v espeak-ng), fonts $CJK_FONT, $LATIN_FONT)"
 }
 
 ensure_nats

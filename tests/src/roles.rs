@@ -55,6 +55,11 @@ impl Sandbox {
                 "480p=2,720p=3,1080p=5",
             )
             .expect("prices"),
+            creation_prices: atelier_api::credits::price_list(&self.settings.creation_prices)
+                .expect("creation prices"),
+            bootstrap_credits: Vec::new(),
+            espeak: "espeak-ng".to_owned(),
+            font_path: None,
         }
     }
 

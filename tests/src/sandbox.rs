@@ -46,6 +46,10 @@ pub struct Settings {
     pub task_models: String,
     /// `model=credits,...`.
     pub model_prices: String,
+    /// `type=credits,...` for the creations API.
+    pub creation_prices: String,
+    /// Run the slides worker (`video.slides`, the creations API's engine) with these settings.
+    pub slides: Option<atelier_slides::SlidesConfig>,
 }
 
 impl Default for Settings {
@@ -66,6 +70,8 @@ impl Default for Settings {
                           nano-banana-2=image.generate,upscaler=image.upscale"
                 .to_owned(),
             model_prices: "gpt-image-2=15,nano-banana-2=10,upscaler=7".to_owned(),
+            creation_prices: "slides_video=10,slide_deck=4,image=10".to_owned(),
+            slides: None,
         }
     }
 }
@@ -216,6 +222,9 @@ impl Sandbox {
             self.spawn_worker(atelier_inpaint::InpaintEngine::default());
             let video = atelier_video::VideoConfig::from_env().expect("video settings");
             self.spawn_worker(atelier_video::VideoEngine::new(video));
+        }
+        if let Some(slides) = self.settings.slides.clone() {
+            self.spawn_worker(atelier_slides::SlidesEngine::new(slides).expect("slides engine"));
         }
         let http = reqwest::Client::new();
         crate::wait_until("the api to be ready", Duration::from_secs(30), || {

@@ -42,6 +42,14 @@ pub struct ApiConfig {
     /// The tasks API's models and the capability each runs on.
     pub task_models: Vec<(String, String)>,
     pub prices: crate::credits::Prices,
+    /// The creations face's prices by content type: per scene for slides, per image.
+    pub creation_prices: std::collections::HashMap<String, i64>,
+    /// Credits granted once per client at start-up (`client:credits,...`), for local use.
+    pub bootstrap_credits: Vec<(ClientId, i64)>,
+    /// The speech synthesiser and fonts the creations catalog is read from: the same ones the
+    /// slides worker uses, as both run from one image.
+    pub espeak: String,
+    pub font_path: Option<String>,
 }
 
 impl ApiConfig {
@@ -87,12 +95,40 @@ impl ApiConfig {
                 &config::string("ATELIER_MODEL_PRICES", "gpt-image-2=15,nano-banana-2=10"),
                 &config::string("ATELIER_VIDEO_CREDITS_PER_SECOND", "480p=2,720p=3,1080p=5"),
             )?,
+            creation_prices: crate::credits::price_list(&config::string(
+                "ATELIER_CREATION_PRICES",
+                "slides_video=10,slide_deck=4,image=10",
+            ))
+            .context("ATELIER_CREATION_PRICES")?,
+            bootstrap_credits: parse_bootstrap_credits(&config::string(
+                "ATELIER_BOOTSTRAP_CREDITS",
+                "",
+            ))
+            .context("ATELIER_BOOTSTRAP_CREDITS")?,
+            espeak: config::string("ATELIER_ESPEAK", "espeak-ng"),
+            font_path: config::var("ATELIER_FONT_PATH"),
         };
         if config.max_attempts == 0 {
             bail!("ATELIER_JOB_MAX_ATTEMPTS must be at least 1");
         }
         Ok(config)
     }
+}
+
+/// `client:credits,...`.
+pub fn parse_bootstrap_credits(raw: &str) -> anyhow::Result<Vec<(ClientId, i64)>> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (client, amount) = pair.split_once(':').context("expected client:credits")?;
+            let client = ClientId::parse(client.trim())
+                .with_context(|| format!("{client:?} is not a client id"))?;
+            let amount: i64 = amount.trim().parse().with_context(|| format!("{pair:?}"))?;
+            anyhow::ensure!(amount > 0, "{pair:?}: a grant must be positive");
+            Ok((client, amount))
+        })
+        .collect()
 }
 
 /// Parses the seed's `client:key,client:key` format.

@@ -11,6 +11,22 @@ use serde::Serialize;
 use sqlx::{PgPool, Postgres, Transaction};
 use utoipa::ToSchema;
 
+/// `name=credits,...`, each price zero or more.
+pub fn price_list(raw: &str) -> anyhow::Result<HashMap<String, i64>> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (name, value) = pair.split_once('=').context("expected name=credits")?;
+            let value: i64 = value.trim().parse().with_context(|| format!("{pair:?}"))?;
+            if value < 0 {
+                bail!("{pair:?}: a price cannot be negative");
+            }
+            Ok((name.trim().to_owned(), value))
+        })
+        .collect()
+}
+
 /// Prices by model; video models are priced per second of output at a resolution.
 #[derive(Clone, Debug)]
 pub struct Prices {
@@ -21,23 +37,9 @@ pub struct Prices {
 impl Prices {
     /// `model=credits,...` and `resolution=credits-per-second,...`.
     pub fn parse(per_task: &str, video_per_second: &str) -> anyhow::Result<Self> {
-        fn pairs(raw: &str) -> anyhow::Result<HashMap<String, i64>> {
-            raw.split(',')
-                .map(str::trim)
-                .filter(|p| !p.is_empty())
-                .map(|pair| {
-                    let (name, value) = pair.split_once('=').context("expected name=credits")?;
-                    let value: i64 = value.trim().parse().with_context(|| format!("{pair:?}"))?;
-                    if value < 0 {
-                        bail!("{pair:?}: a price cannot be negative");
-                    }
-                    Ok((name.trim().to_owned(), value))
-                })
-                .collect()
-        }
         Ok(Self {
-            per_task: pairs(per_task).context("ATELIER_MODEL_PRICES")?,
-            video_per_second: pairs(video_per_second)
+            per_task: price_list(per_task).context("ATELIER_MODEL_PRICES")?,
+            video_per_second: price_list(video_per_second)
                 .context("ATELIER_VIDEO_CREDITS_PER_SECOND")?,
         })
     }
@@ -169,6 +171,48 @@ pub async fn grant(pool: &PgPool, client: &str, amount: i64, note: &str) -> sqlx
     .await?;
     tx.commit().await?;
     Ok(balance)
+}
+
+/// Grants `amount` to `client` unless a grant with this `note` was ever made to it: start-up
+/// grants (`ATELIER_BOOTSTRAP_CREDITS`) happen once per client, however many replicas start.
+pub async fn grant_once(pool: &PgPool, client: &str, amount: i64, note: &str) -> sqlx::Result<bool> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('atelier.grant_once'))")
+        .execute(&mut *tx)
+        .await?;
+    let granted: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM credit_ledger
+                        WHERE client_id = $1 AND kind = 'grant' AND note = $2)",
+    )
+    .bind(client)
+    .bind(note)
+    .fetch_one(&mut *tx)
+    .await?;
+    if granted {
+        return Ok(false);
+    }
+    let balance: i64 = sqlx::query_scalar(
+        "INSERT INTO credit_accounts (client_id, balance) VALUES ($1, $2)
+         ON CONFLICT (client_id) DO UPDATE
+             SET balance = credit_accounts.balance + $2, updated_at = now()
+         RETURNING balance",
+    )
+    .bind(client)
+    .bind(amount)
+    .fetch_one(&mut *tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO credit_ledger (client_id, kind, amount, balance_after, note)
+         VALUES ($1, 'grant', $2, $3, $4)",
+    )
+    .bind(client)
+    .bind(amount)
+    .bind(balance)
+    .bind(note)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(true)
 }
 
 #[derive(Serialize, ToSchema, sqlx::FromRow)]

@@ -59,6 +59,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/tasks/create", post(tasks::create))
         .route("/api/v1/tasks/{task_id}", get(tasks::get))
         .route("/api/v1/openapi.json", get(openapi::document))
+        .merge(crate::faces::creations::router())
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(atelier_kit::metrics::handler))

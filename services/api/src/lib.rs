@@ -11,6 +11,7 @@ pub mod credits;
 pub mod db;
 pub mod dispatch;
 pub mod error;
+pub mod faces;
 pub mod gauges;
 pub mod http;
 pub mod jobs;
@@ -45,6 +46,8 @@ pub struct AppState {
     pub presence: presence::Presence,
     /// The SSRF-guarded client for URLs partners give us (asset registration).
     pub guard: atelier_netguard::GuardedClient,
+    /// What the creations face offers: voices and fonts found at start-up, prices.
+    pub offer: Arc<faces::creations::Offer>,
 }
 
 /// Connects, migrates, installs bootstrap keys, then serves HTTP on `listener` and runs
@@ -61,6 +64,13 @@ pub async fn run(
             .await
             .context("installing ATELIER_API_KEYS")?;
     }
+    for (client, amount) in &config.bootstrap_credits {
+        let note = "ATELIER_BOOTSTRAP_CREDITS";
+        if credits::grant_once(&pool, client.as_str(), *amount, note).await? {
+            tracing::info!(client = %client, amount, "bootstrap credits granted");
+        }
+    }
+    let offer = probe_offer(&config).await;
     let nats = atelier_kit::nats::connect(&config.nats, "atelier-api").await?;
     let js = async_nats::jetstream::new(nats.clone());
     let names = Names::from_config(&config.nats);
@@ -88,6 +98,7 @@ pub async fn run(
         names: names.clone(),
         storage,
         presence: presence::Presence::default(),
+        offer: Arc::new(offer),
     };
     let tasks = TaskTracker::new();
     tasks.spawn(outbox::relay(pool.clone(), js.clone(), shutdown.clone()));
@@ -124,6 +135,28 @@ pub async fn run(
     tasks.wait().await;
     pool.close().await;
     served.context("http server")
+}
+
+/// Reads the voices and fonts the creations catalog offers. A missing synthesiser or font is
+/// not fatal: those types show as unavailable, with the reason, and the rest of the api runs.
+pub async fn probe_offer(config: &ApiConfig) -> faces::creations::Offer {
+    let fonts = atelier_image::Fonts::discover(config.font_path.as_deref()).unwrap_or_else(|err| {
+        tracing::warn!(error = %err, "fonts for the creations catalog");
+        atelier_image::Fonts::default()
+    });
+    let installed = atelier_slides::catalog::probe(&config.espeak, &fonts).await;
+    if let Some(problem) = &installed.problem {
+        tracing::warn!(problem = %problem, "slides videos are unavailable");
+    }
+    tracing::info!(
+        voices = installed.voices.len(),
+        languages = installed.languages.len(),
+        "creations catalog"
+    );
+    faces::creations::Offer {
+        installed,
+        prices: config.creation_prices.clone(),
+    }
 }
 
 /// `atelier migrate`: applies the api's migrations and exits.

@@ -31,6 +31,8 @@ pub enum Fence<'a> {
     RunningPastDeadline,
     /// A running job whose worker stopped heartbeating on its last attempt.
     StaleOnLastAttempt(Duration),
+    /// A job no worker has claimed (a cancel).
+    Queued,
 }
 
 impl Fence<'_> {
@@ -42,6 +44,7 @@ impl Fence<'_> {
             Fence::RunningPastDeadline => {
                 "status = 'running' AND run_deadline_at < now() AND $5::text IS NULL"
             }
+            Fence::Queued => "status = 'queued' AND $5::text IS NULL",
             Fence::StaleOnLastAttempt(_) => {
                 "status = 'running' AND attempt >= max_attempts
                  AND heartbeat_at < now() - $5::text::interval"
@@ -64,6 +67,7 @@ pub enum Outcome {
     Succeeded(Vec<Output>),
     Failed { code: String, message: String },
     Expired,
+    Cancelled,
 }
 
 impl Outcome {
@@ -72,6 +76,7 @@ impl Outcome {
             Outcome::Succeeded(_) => "succeeded",
             Outcome::Failed { .. } => "failed",
             Outcome::Expired => "expired",
+            Outcome::Cancelled => "cancelled",
         }
     }
 
@@ -83,6 +88,7 @@ impl Outcome {
                 Some("expired"),
                 Some("the job was not started before its time-to-live ran out"),
             ),
+            Outcome::Cancelled => (Some("cancelled"), Some("cancelled by the client")),
         }
     }
 }
@@ -127,7 +133,7 @@ pub async fn finish(
             row.output_asset_ids =
                 record_assets(tx, job_id, &client, "output", outputs, retention).await?;
         }
-        Outcome::Failed { .. } | Outcome::Expired => {
+        Outcome::Failed { .. } | Outcome::Expired | Outcome::Cancelled => {
             credits::refund(tx, job_id).await?;
         }
     }
@@ -166,12 +172,7 @@ async fn record_assets(
     let mut ids = Vec::with_capacity(files.len());
     for (position, output) in files.iter().enumerate() {
         let id = AssetId::generate().to_string();
-        // The asset kinds the schema allows; anything else an engine reports is an image.
-        let kind = match output.content_type.split('/').next() {
-            Some("video") => "video",
-            Some("audio") => "audio",
-            _ => "image",
-        };
+        let kind = asset_kind(&output.content_type);
         let positive = |v: u32| (v > 0).then_some(v as i32);
         sqlx::query(
             "INSERT INTO assets (id, client_id, job_id, position, role, kind, name, s3_key,
@@ -199,6 +200,20 @@ async fn record_assets(
     Ok(ids)
 }
 
+/// The asset kind the schema records for a file's content type.
+pub fn asset_kind(content_type: &str) -> &'static str {
+    match content_type.split('/').next() {
+        Some("video") => "video",
+        Some("audio") => "audio",
+        Some("image") => "image",
+        Some("text") => "text",
+        _ if content_type == "application/json" || content_type == "application/x-subrip" => {
+            "text"
+        }
+        _ => "document",
+    }
+}
+
 /// What a granted claim hands to the worker.
 #[derive(Debug, sqlx::FromRow)]
 pub struct Claimed {
@@ -222,7 +237,7 @@ pub async fn claim(
     sqlx::query_as(
         "UPDATE jobs SET status = 'running', lease_token = $2, attempt = attempt + 1,
                 started_at = COALESCE(started_at, now()), heartbeat_at = now(),
-                run_deadline_at = now() + $3, updated_at = now(), progress_pct = 0,
+                run_deadline_at = now() + $3, updated_at = now(),
                 current_step = 'claimed', error_code = NULL, error_message = NULL
          WHERE id = $1 AND attempt < max_attempts
            AND (status = 'queued' OR (status = 'running' AND heartbeat_at < now() - $4))
@@ -237,7 +252,8 @@ pub async fn claim(
     .await
 }
 
-/// A progress event is also the attempt's heartbeat.
+/// A progress event is also the attempt's heartbeat. Progress only moves forward, across
+/// attempts too: a retried job shows where it got to, never a jump back to 0.
 pub async fn progress(
     pool: &PgPool,
     job_id: &str,
@@ -246,7 +262,7 @@ pub async fn progress(
     step: &str,
 ) -> sqlx::Result<bool> {
     let done = sqlx::query(
-        "UPDATE jobs SET progress_pct = $3, current_step = $4, heartbeat_at = now(),
+        "UPDATE jobs SET progress_pct = GREATEST(progress_pct, $3), current_step = $4, heartbeat_at = now(),
                 updated_at = now()
          WHERE id = $1 AND lease_token = $2 AND status = 'running'",
     )

@@ -207,14 +207,13 @@ pub async fn create(
         ));
     };
     let hash = store::request_hash(&serde_json::to_value(&request).unwrap_or_default());
-    let new = NewJob {
-        client: caller.client,
-        request,
-        hash,
-        idempotency_key: None,
-        model_id: Some(task.model_id),
-        credits: price,
-        request_id: request_id.0.clone(),
+    let new = match NewJob::native(caller.client, &request, hash, None, request_id.0.clone()) {
+        Ok(new) => NewJob {
+            model_id: Some(task.model_id),
+            credits: price,
+            ..new
+        },
+        Err(err) => return from_api_error(err),
     };
     match store::create_detached(state, new).await {
         Ok(Created::New(row) | Created::Reused(row)) => answer(

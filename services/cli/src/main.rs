@@ -18,7 +18,7 @@ struct Cli {
 enum Role {
     /// The HTTP API, outbox relay, claim responder, projector, reconciler and sweeper.
     Api,
-    /// A worker for one capability: image, inpaint, upscale or video.
+    /// A worker for one capability: image, inpaint, upscale, video or slides.
     Worker { capability: String },
     /// The webhook-service.
     Webhook,
@@ -72,7 +72,8 @@ fn capability_name(short: &str) -> anyhow::Result<&'static str> {
         "inpaint" | "image.inpaint" => "image.inpaint",
         "upscale" | "image.upscale" => "image.upscale",
         "video" | "video.generate" => "video.generate",
-        other => bail!("unknown capability {other:?}: use image, inpaint, upscale or video"),
+        "slides" | "video.slides" => "video.slides",
+        other => bail!("unknown capability {other:?}: use image, inpaint, upscale, video or slides"),
     })
 }
 
@@ -110,6 +111,10 @@ async fn run_worker(
                 .await
                 .context("video.generate needs ffmpeg with libx264 (ATELIER_FFMPEG)")?;
             tracing::info!(ffmpeg = %version, "video engine ready");
+            atelier_worker::run(config, engine, health, shutdown).await
+        }
+        "video.slides" => {
+            let engine = atelier_slides::SlidesEngine::new(atelier_slides::SlidesConfig::from_env()?)?;
             atelier_worker::run(config, engine, health, shutdown).await
         }
         other => bail!("unknown capability {other}"),

@@ -9,7 +9,7 @@
 //! fits and sets the prompt, `compose` arranges it all, `render` encodes, and `worker` plugs
 //! the renderer into the worker runtime.
 
-mod canvas;
+pub mod canvas;
 mod compose;
 mod error;
 mod palette;

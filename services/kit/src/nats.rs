@@ -12,11 +12,13 @@ use async_nats::jetstream::{
 use crate::config::NatsConfig;
 
 /// The capabilities Atelier knows; each has its own work stream and worker.
-pub const CAPABILITIES: [&str; 4] = [
+/// `video.slides` is created through the creations API (seed 000), not `POST /api/v1/jobs`.
+pub const CAPABILITIES: [&str; 5] = [
     "image.generate",
     "image.inpaint",
     "image.upscale",
     "video.generate",
+    "video.slides",
 ];
 
 /// Subject and stream names under one deployment prefix.

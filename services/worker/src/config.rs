@@ -29,9 +29,10 @@ pub struct WorkerConfig {
 }
 
 impl WorkerConfig {
-    /// Video attempts are long: a longer `ack_wait` and fewer deliveries (DESIGN §3).
+    /// Video attempts (clips and slide videos) are long: one slot, a longer `ack_wait` and
+    /// fewer deliveries (DESIGN §3).
     pub fn from_env(capability: &str) -> anyhow::Result<Self> {
-        let video = capability == "video.generate";
+        let video = capability.starts_with("video.");
         let slots = config::parsed("ATELIER_WORKER_SLOTS", if video { 1 } else { 2 })?;
         Ok(Self {
             nats: NatsConfig::from_env()?,

@@ -112,7 +112,7 @@ fn one_of(field: &str, value: &str, allowed: &[&str]) -> Result<(), Invalid> {
     }
 }
 
-fn check_url(field: &str, raw: &str, policy: &NetPolicy) -> Result<(), Invalid> {
+pub fn check_url(field: &str, raw: &str, policy: &NetPolicy) -> Result<(), Invalid> {
     let url = url::Url::parse(raw).map_err(|err| invalid(format!("{field}: {err}")))?;
     atelier_netguard::check_url(policy, &url).map_err(|err| invalid(format!("{field}: {err}")))
 }
@@ -167,6 +167,11 @@ pub fn validate(
     mut req: CreateJobRequest,
     policy: &NetPolicy,
 ) -> Result<CreateJobRequest, Invalid> {
+    if req.capability == "video.slides" {
+        return Err(invalid(
+            "capability: video.slides jobs are created through POST /openapi/v1/creations",
+        ));
+    }
     if !CAPABILITIES.contains(&req.capability.as_str()) {
         return Err(invalid(format!(
             "capability: {:?} is not one of {}",

@@ -71,6 +71,24 @@ fn parse_body(body: &[u8]) -> Result<(serde_json::Value, CreateJobRequest), ApiE
     Ok((value, request))
 }
 
+/// The request's `Idempotency-Key`, if it sent one; every face reads it the same way.
+pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = value
+        .to_str()
+        .ok()
+        .map(str::trim)
+        .filter(|k| !k.is_empty() && k.len() <= MAX_IDEMPOTENCY_KEY)
+        .ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "Idempotency-Key: must be 1-{MAX_IDEMPOTENCY_KEY} visible ASCII characters"
+            ))
+        })?;
+    Ok(Some(key.to_owned()))
+}
+
 /// Create a job. It is queued at once; poll it or wait for its webhook.
 #[utoipa::path(post, path = "/api/v1/jobs", tag = "jobs", request_body = CreateJobRequest,
     params(("Idempotency-Key" = Option<String>, Header,
@@ -87,22 +105,7 @@ pub async fn create(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<(StatusCode, Json<JobEnvelope>), ApiError> {
-    let idempotency_key = match headers.get("idempotency-key") {
-        None => None,
-        Some(value) => {
-            let key = value
-                .to_str()
-                .ok()
-                .map(str::trim)
-                .filter(|k| !k.is_empty() && k.len() <= MAX_IDEMPOTENCY_KEY)
-                .ok_or_else(|| {
-                    ApiError::BadRequest(format!(
-                        "Idempotency-Key: must be 1-{MAX_IDEMPOTENCY_KEY} visible ASCII characters"
-                    ))
-                })?;
-            Some(key.to_owned())
-        }
-    };
+    let idempotency_key = idempotency_key(&headers)?;
     let (value, request) = parse_body(&body)?;
     let policy = atelier_netguard::NetPolicy {
         allow_private_networks: state.config.allow_private_networks,
@@ -110,15 +113,7 @@ pub async fn create(
     let request = request::validate(request, &policy).map_err(|e| ApiError::BadRequest(e.0))?;
     check_assets_exist(&state, &caller, &request).await?;
     let hash = store::request_hash(&value);
-    let new = NewJob {
-        client: caller.client,
-        request,
-        hash,
-        idempotency_key,
-        model_id: None,
-        credits: 0,
-        request_id: request_id.0,
-    };
+    let new = NewJob::native(caller.client, &request, hash, idempotency_key, request_id.0)?;
     let created = store::create_detached(state, new).await?;
     Ok(match created {
         Created::New(row) => (

@@ -33,14 +33,45 @@ pub fn request_hash(body: &serde_json::Value) -> Vec<u8> {
 /// Everything that defines a job being accepted, whichever face it came through.
 pub struct NewJob {
     pub client: ClientId,
-    pub request: CreateJobRequest,
+    pub capability: String,
+    /// The validated request, defaults filled in: what the worker receives.
+    pub params: serde_json::Value,
+    pub webhook_url: Option<String>,
     /// Hash of the request body, for Idempotency-Key reuse.
     pub hash: Vec<u8>,
     pub idempotency_key: Option<String>,
-    /// The tasks API's model and its price; charged in the accepting transaction.
+    /// The tasks API's model, when the job came through that face.
     pub model_id: Option<String>,
+    /// The price, charged in the accepting transaction (0: free).
     pub credits: i64,
     pub request_id: String,
+    /// The content type, for a job created through the creations face: its `creations` row
+    /// is written in the accepting transaction.
+    pub creation: Option<String>,
+}
+
+impl NewJob {
+    /// A free job for a native request.
+    pub fn native(
+        client: ClientId,
+        request: &CreateJobRequest,
+        hash: Vec<u8>,
+        idempotency_key: Option<String>,
+        request_id: String,
+    ) -> Result<Self, ApiError> {
+        Ok(Self {
+            client,
+            capability: request.capability.clone(),
+            params: serde_json::to_value(request).map_err(anyhow::Error::from)?,
+            webhook_url: request.webhook_url.clone(),
+            hash,
+            idempotency_key,
+            model_id: None,
+            credits: 0,
+            request_id,
+            creation: None,
+        })
+    }
 }
 
 /// Inserts the job, its dispatch and (for a priced job) its charge atomically, or returns the job an
@@ -48,7 +79,7 @@ pub struct NewJob {
 pub async fn create(state: &AppState, new: &NewJob) -> Result<Created, ApiError> {
     let id = JobId::generate();
     let span = tracing::info_span!("job.accept", job.id = %id, client.id = %new.client,
-        capability = %new.request.capability);
+        capability = %new.capability);
     let created = accept(state, new, id).instrument(span).await?;
     if let Created::New(job) = &created {
         metrics().job_created(&job.capability);
@@ -78,19 +109,18 @@ static ACCEPT: LazyLock<String> = LazyLock::new(|| {
 });
 
 async fn accept(state: &AppState, new: &NewJob, id: JobId) -> Result<Created, ApiError> {
-    let (client, req, hash) = (&new.client, &new.request, &new.hash);
+    let (client, hash) = (&new.client, &new.hash);
     let idempotency_key = new.idempotency_key.as_deref();
-    let params = serde_json::to_value(req).map_err(anyhow::Error::from)?;
-    let dispatch = Dispatch::new(&state.names, &id, &req.capability, 1);
+    let dispatch = Dispatch::new(&state.names, &id, &new.capability, 1);
     // The job's trace is the accepting request's; without tracing installed it still gets one.
     let trace_id = telemetry::current_trace_id().unwrap_or_else(new_trace_id);
     let traceparent = telemetry::current_traceparent();
     let statement = sqlx::query_as::<_, JobRow>(AssertSqlSafe(ACCEPT.as_str()))
         .bind(id.as_str())
         .bind(client.as_str())
-        .bind(&req.capability)
-        .bind(&params)
-        .bind(&req.webhook_url)
+        .bind(&new.capability)
+        .bind(&new.params)
+        .bind(&new.webhook_url)
         .bind(idempotency_key)
         .bind(hash)
         .bind(state.config.max_attempts as i32)
@@ -104,19 +134,29 @@ async fn accept(state: &AppState, new: &NewJob, id: JobId) -> Result<Created, Ap
         .bind(&dispatch.msg_id)
         .bind(&dispatch.payload);
 
-    let inserted = if new.credits > 0 {
-        // A priced job is charged in the same transaction that accepts it.
+    let inserted = if new.credits > 0 || new.creation.is_some() {
+        // A priced job is charged, and a creation recorded, in the transaction that accepts it.
         let mut tx = state.pool.begin().await?;
         let inserted = statement.fetch_optional(&mut *tx).await?;
         if inserted.is_some() {
-            credits::charge(&mut tx, client.as_str(), id.as_str(), new.credits)
-                .await
-                .map_err(|err| match err {
-                    credits::ChargeError::Insufficient { .. } => {
-                        ApiError::InsufficientCredits(err.to_string())
-                    }
-                    credits::ChargeError::Database(err) => err.into(),
-                })?;
+            if new.credits > 0 {
+                credits::charge(&mut tx, client.as_str(), id.as_str(), new.credits)
+                    .await
+                    .map_err(|err| match err {
+                        credits::ChargeError::Insufficient { .. } => {
+                            ApiError::InsufficientCredits(err.to_string())
+                        }
+                        credits::ChargeError::Database(err) => err.into(),
+                    })?;
+            }
+            if let Some(kind) = &new.creation {
+                sqlx::query("INSERT INTO creations (client_id, job_id, type) VALUES ($1, $2, $3)")
+                    .bind(client.as_str())
+                    .bind(id.as_str())
+                    .bind(kind)
+                    .execute(&mut *tx)
+                    .await?;
+            }
             tx.commit().await?;
         }
         inserted

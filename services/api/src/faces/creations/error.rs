@@ -1,0 +1,162 @@
+//! This face's one error shape, `{"detail": {"code", "message", ...}}`: the FastAPI style that
+//! KPainter's own clients read (`payload.detail.message`), with a stable machine-readable code.
+//! Validation errors also name the field and, where there is a list, the allowed values.
+
+use axum::{
+    Json,
+    http::{HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::error::{ApiError, ErrorDetail};
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Detail {
+    /// `invalid_api_key`, `validation_failed`, `insufficient_credits`, `not_found`,
+    /// `idempotency_conflict`, `job_not_cancellable`, `rate_limited`, `unavailable`, `internal`.
+    pub code: &'static str,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allowed: Option<Vec<String>>,
+    /// For `job_not_cancellable`: the state the job is in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub detail: Detail,
+}
+
+#[derive(Debug)]
+pub struct CreationError {
+    status: StatusCode,
+    detail: Detail,
+    /// The cause of a server error, for the request log only.
+    cause: Option<String>,
+}
+
+impl CreationError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            detail: Detail {
+                code,
+                message: message.into(),
+                field: None,
+                allowed: None,
+                status: None,
+            },
+            cause: None,
+        }
+    }
+
+    /// A field that breaks a rule; `allowed` lists the values that would pass, if a list.
+    pub fn invalid(field: &str, message: impl Into<String>, allowed: Option<Vec<String>>) -> Self {
+        let mut err = Self::new(StatusCode::BAD_REQUEST, "validation_failed", message);
+        err.detail.field = Some(field.to_owned());
+        err.detail.allowed = allowed;
+        err
+    }
+
+    pub fn code(&self) -> &'static str {
+        self.detail.code
+    }
+
+    pub fn field(&self) -> Option<&str> {
+        self.detail.field.as_deref()
+    }
+
+    pub fn not_found(what: &str) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found"))
+    }
+
+    pub fn not_cancellable(status: &str) -> Self {
+        let mut err = Self::new(
+            StatusCode::CONFLICT,
+            "job_not_cancellable",
+            format!("the job is {status}; only a queued job can be cancelled"),
+        );
+        err.detail.status = Some(status.to_owned());
+        err
+    }
+}
+
+impl From<ApiError> for CreationError {
+    fn from(err: ApiError) -> Self {
+        let status = err.status();
+        match err {
+            ApiError::BadRequest(message) => {
+                let field = message.split(':').next().unwrap_or_default().trim().to_owned();
+                Self::invalid(&field, message, None)
+            }
+            ApiError::Unauthorized(message) => Self::new(status, "invalid_api_key", message),
+            ApiError::NotFound(message) => Self::new(status, "not_found", message),
+            ApiError::Conflict(message) => Self::new(status, "idempotency_conflict", message),
+            ApiError::PayloadTooLarge(message) => Self::invalid("body", message, None),
+            ApiError::InsufficientCredits(message) => {
+                Self::new(status, "insufficient_credits", message)
+            }
+            ApiError::Unavailable => Self::new(status, "unavailable", "service temporarily unavailable"),
+            ApiError::Internal(cause) => {
+                let mut err = Self::new(status, "internal", "internal server error");
+                err.cause = Some(format!("{cause:#}"));
+                err
+            }
+        }
+    }
+}
+
+impl From<sqlx::Error> for CreationError {
+    fn from(err: sqlx::Error) -> Self {
+        ApiError::from(err).into()
+    }
+}
+
+impl From<anyhow::Error> for CreationError {
+    fn from(err: anyhow::Error) -> Self {
+        ApiError::Internal(err).into()
+    }
+}
+
+impl IntoResponse for CreationError {
+    fn into_response(self) -> Response {
+        let mut response = (self.status, Json(ErrorBody { detail: self.detail })).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("ApiKey header=\"X-KGP-Api-Key\""),
+            );
+        }
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        }
+        if let Some(cause) = self.cause {
+            response.extensions_mut().insert(ErrorDetail(cause));
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn core_errors_keep_their_status_and_get_a_code() {
+        let err = CreationError::from(ApiError::BadRequest("webhookUrl: not allowed".into()));
+        assert_eq!(err.status, StatusCode::BAD_REQUEST);
+        assert_eq!(err.detail.field.as_deref(), Some("webhookUrl"));
+        let err = CreationError::from(ApiError::Internal(anyhow::anyhow!("db password")));
+        assert_eq!(err.detail.message, "internal server error");
+        assert_eq!(err.cause.as_deref(), Some("db password"));
+        let err = CreationError::from(ApiError::InsufficientCredits("x".into()));
+        assert_eq!((err.status.as_u16(), err.detail.code), (402, "insufficient_credits"));
+    }
+}

@@ -1,0 +1,111 @@
+//! The creations API (seed 000, KPainter's OpenAPI quick start) at `/openapi/v1`: `/me`,
+//! `/catalog`, `/creations` (create, list, read) and `/creations/jobs/{job_id}` (poll,
+//! cancel). A creation is a job of the shared core — `video.slides` for `slides_video` and
+//! `slide_deck`, `image.generate` for `image` — with a `creations` row giving it the integer
+//! id KPainter's clients expect; this folder only translates.
+
+pub mod catalog;
+mod create;
+pub mod error;
+mod read;
+
+use axum::{
+    Json, Router,
+    extract::{Path, State},
+    routing::{get, post},
+};
+use serde_json::Value;
+use utoipa::OpenApi;
+
+use crate::{
+    AppState,
+    auth::Caller,
+    error::ApiError,
+    jobs::store,
+    lifecycle::{self, Fence, Outcome},
+};
+pub use catalog::Offer;
+use error::CreationError;
+use read::CreationRow;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/openapi/v1/me", get(read::me))
+        .route("/openapi/v1/catalog", get(read::catalog))
+        .route("/openapi/v1/creations", get(read::list).post(create::create))
+        .route("/openapi/v1/creations/{creation_id}", get(read::detail))
+        .route("/openapi/v1/creations/jobs/{job_id}", get(read::job))
+        .route("/openapi/v1/creations/jobs/{job_id}/cancel", post(cancel))
+        .route("/openapi/v1/openapi.json", get(document))
+        .route("/openapi/v1/health", get(|| async { Json(serde_json::json!({"status": "ok"})) }))
+}
+
+/// Cancel a creation's job while it is queued: it ends `cancelled`, its credits come back
+/// and its webhook says so. Cancelling again answers the same; a job already running or
+/// finished is a 409 naming its state. (Stopping a running job is the cancel issue's work.)
+#[utoipa::path(post, path = "/openapi/v1/creations/jobs/{job_id}/cancel", tag = "creations",
+    params(("job_id" = String, Path, description = "the creation's job")),
+    responses((status = 200, description = "the job, now cancelled", body = Object),
+              (status = 401, body = error::ErrorBody), (status = 404, body = error::ErrorBody),
+              (status = 409, description = "job_not_cancellable, with its status", body = error::ErrorBody)))]
+pub async fn cancel(
+    State(state): State<AppState>,
+    caller: Result<Caller, ApiError>,
+    Path(job_id): Path<String>,
+) -> Result<Json<Value>, CreationError> {
+    let caller = caller?;
+    let creation = CreationRow::of_job(&state.pool, &caller.client, &job_id)
+        .await?
+        .ok_or_else(|| CreationError::not_found("job"))?;
+    let mut tx = state.pool.begin().await?;
+    lifecycle::finish(
+        &mut tx,
+        &state.names,
+        state.config.asset_retention,
+        &job_id,
+        Fence::Queued,
+        &Outcome::Cancelled,
+        &[],
+    )
+    .await?;
+    tx.commit().await?;
+    let job = store::get(&state.pool, &caller.client, &job_id)
+        .await?
+        .ok_or_else(|| CreationError::not_found("job"))?;
+    if job.status != "cancelled" {
+        return Err(CreationError::not_cancellable(&job.status));
+    }
+    Ok(Json(read::job_view(&creation, &job)))
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Atelier creations API", description = "KPainter-compatible OpenAPI (seed 000): narrated slide videos, slide decks and images from a prompt. Errors are {\"detail\": {\"code\", \"message\", \"field\"?, \"allowed\"?}} with code one of invalid_api_key (401), validation_failed (400), insufficient_credits (402), not_found (404), idempotency_conflict and job_not_cancellable (409), rate_limited (429, not enforced yet), unavailable (503), internal (500)."),
+    paths(read::me, read::catalog, create::create, read::list, read::detail, read::job, cancel),
+    components(schemas(error::ErrorBody, error::Detail)),
+    modifiers(&Security),
+    security(("kgpApiKey" = []), ("bearer" = [])),
+)]
+pub struct CreationsDoc;
+
+struct Security;
+
+impl utoipa::Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "kgpApiKey",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-KGP-Api-Key"))),
+        );
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// This face's OpenAPI document, served without authentication.
+pub async fn document() -> Json<utoipa::openapi::OpenApi> {
+    Json(CreationsDoc::openapi())
+}
