@@ -3,7 +3,7 @@
 //! the credential, counts submits and can be scripted per test: faults in the provider's exact
 //! error shape, task timelines, output modes. Dropping a fake stops its server.
 
-//ARK pub mod ark;
+pub mod ark;
 //GEM pub mod gemini;
 //JIM pub mod jimeng;
 pub mod openai;

@@ -39,3 +39,15 @@ pub fn fast_poll() -> PollPolicy {
 pub fn deadline(secs: u64) -> tokio::time::Instant {
     tokio::time::Instant::now() + Duration::from_secs(secs)
 }
+
+/// Waits for `predicate` to hold, checking every few milliseconds; panics after `timeout`.
+pub async fn wait_until(what: &str, timeout: Duration, predicate: impl Fn() -> bool) {
+    let give_up = tokio::time::Instant::now() + timeout;
+    while !predicate() {
+        assert!(
+            tokio::time::Instant::now() < give_up,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
