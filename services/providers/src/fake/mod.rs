@@ -5,7 +5,7 @@
 
 pub mod ark;
 //GEM pub mod gemini;
-//JIM pub mod jimeng;
+pub mod jimeng;
 pub mod openai;
 mod server;
 
