@@ -4,7 +4,7 @@
 //! error shape, task timelines, output modes. Dropping a fake stops its server.
 
 pub mod ark;
-//GEM pub mod gemini;
+pub mod gemini;
 pub mod jimeng;
 pub mod openai;
 mod server;
