@@ -22,6 +22,7 @@ pub struct Providers {
     pub gemini: Option<GeminiClient>,
     pub jimeng: Option<JimengClient>,
     pub routes: RouteTable,
+    /// Take a permit per job sent upstream (see [`Concurrency::acquire`]).
     pub concurrency: Concurrency,
 }
 
@@ -30,7 +31,7 @@ impl Providers {
     pub fn new(config: &ProvidersConfig, guard: GuardedClient) -> Result<Self, ProviderError> {
         let concurrency = Concurrency::new(&config.max_in_flight);
         let downloader = Downloader::new(guard);
-        let transport = |p: Provider| Transport::new(p, config.http.clone(), concurrency.clone());
+        let transport = |p: Provider| Transport::new(p, config.http.clone());
         Ok(Self {
             openai: match &config.openai {
                 Some(e) => Some(OpenAiClient::new(

@@ -160,7 +160,7 @@ fn truncate(mut message: String) -> String {
 pub(crate) fn class_for_status(status: u16, retry_after: Option<Duration>) -> ErrorClass {
     match status {
         408 | 409 | 425 | 429 | 500..=599 => ErrorClass::Retryable { retry_after },
-        401 | 402 | 403 | 404 => ErrorClass::ProviderUnavailable,
+        401..=404 => ErrorClass::ProviderUnavailable,
         _ => ErrorClass::InvalidRequest,
     }
 }

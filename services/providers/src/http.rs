@@ -1,6 +1,6 @@
 //! The transport every client shares: one reqwest client (rustls, no proxy from the
-//! environment, timeouts on every call), a per-provider concurrency limit, capped bodies, and
-//! the one rule for what a transport failure means.
+//! environment, timeouts on every call), capped bodies, and the one rule for what a transport
+//! failure means; and the per-provider concurrency limit the engines hold per job.
 //!
 //! A failure before the connection was made means nothing reached the provider, so it is
 //! retryable. Any later failure of a *submit* may have left work running (and billing)
@@ -62,8 +62,10 @@ impl Concurrency {
         }
     }
 
-    /// Waits for a slot; the slot is released when the permit drops. A long-running upstream
-    /// task (a video) should hold its permit from submit to result.
+    /// Waits for a slot; the slot is released when the permit drops. An engine takes one per
+    /// job it sends upstream and holds it from submit to result (a whole video task, or one
+    /// synchronous image call). The clients do not take permits themselves, so a job's polls
+    /// never wait behind its own slot.
     pub async fn acquire(&self, provider: Provider) -> tokio::sync::OwnedSemaphorePermit {
         // The semaphores are never closed, so acquiring cannot fail.
         Arc::clone(&self.semaphores[&provider])
@@ -84,15 +86,10 @@ pub(crate) struct Transport {
     pub provider: Provider,
     client: reqwest::Client,
     pub limits: HttpLimits,
-    concurrency: Concurrency,
 }
 
 impl Transport {
-    pub fn new(
-        provider: Provider,
-        limits: HttpLimits,
-        concurrency: Concurrency,
-    ) -> Result<Self, ProviderError> {
+    pub fn new(provider: Provider, limits: HttpLimits) -> Result<Self, ProviderError> {
         let client = reqwest::Client::builder()
             // Credentials go only where the operator pointed them, never through a proxy the
             // environment names.
@@ -109,7 +106,6 @@ impl Transport {
             provider,
             client,
             limits,
-            concurrency,
         })
     }
 
@@ -117,9 +113,8 @@ impl Transport {
         &self.client
     }
 
-    /// Sends under the provider's concurrency limit and reads the body up to the cap.
+    /// Sends and reads the body up to the cap.
     pub async fn send(&self, request: RequestBuilder, call: Call) -> Result<Reply, ProviderError> {
-        let _permit = self.concurrency.acquire(self.provider).await;
         let mut response = request
             .send()
             .await
@@ -186,10 +181,11 @@ pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
             .and_then(|v| v.to_str().ok())
             .map(str::trim)
     };
-    if let Some(ms) = text("retry-after-ms").and_then(|v| v.parse::<f64>().ok()) {
-        if ms.is_finite() && ms >= 0.0 {
-            return Some(Duration::from_secs_f64(ms / 1000.0));
-        }
+    if let Some(ms) = text("retry-after-ms").and_then(|v| v.parse::<f64>().ok())
+        && ms.is_finite()
+        && ms >= 0.0
+    {
+        return Some(Duration::from_secs_f64(ms / 1000.0));
     }
     let value = text("retry-after")?;
     if let Ok(secs) = value.parse::<u64>() {

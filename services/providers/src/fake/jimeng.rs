@@ -181,14 +181,14 @@ fn shape(fault: &Fault) -> (u16, Value) {
     }
 }
 
-/// Verifies the V4 signature the way the gateway does; `Err` is the refusal to send.
+/// Verifies the V4 signature the way the gateway does; `Some` is the refusal to send.
 fn verify(
     state: &Shared,
     headers: &HeaderMap,
     raw_query: &str,
     body: &[u8],
     action: &str,
-) -> Result<(), Response> {
+) -> Option<Response> {
     let header = |name: &str| {
         headers
             .get(name)
@@ -197,7 +197,7 @@ fn verify(
     };
     let refuse = |code: &str, message: &str| {
         state.signature_failures.fetch_add(1, Ordering::SeqCst);
-        Err(gateway(401, action, code, message))
+        Some(gateway(401, action, code, message))
     };
     let authorization = header("authorization");
     if sign::access_key_of(authorization) != Some(state.access_key.as_str()) {
@@ -235,7 +235,7 @@ fn verify(
             "The request signature we calculated does not match the signature you provided.",
         );
     }
-    Ok(())
+    None
 }
 
 async fn action(
@@ -249,7 +249,7 @@ async fn action(
         .into_owned()
         .collect();
     let action = params.get("Action").cloned().unwrap_or_default();
-    if let Err(refusal) = verify(&state, &headers, &query, &body, &action) {
+    if let Some(refusal) = verify(&state, &headers, &query, &body, &action) {
         return refusal;
     }
     let Ok(request) = serde_json::from_slice::<Value>(&body) else {
