@@ -28,7 +28,9 @@ fn describe(capability: &str) -> &'static str {
         "image.generate" => "图片生成 (image generation)",
         "image.inpaint" => "局部重绘 (inpainting over a mask)",
         "image.upscale" => "智能超清 (upscaling to 2k, 4k or by a factor)",
-        "video.slides" => "课件视频 (narrated slide videos and decks, through /openapi/v1/creations)",
+        "video.slides" => {
+            "课件视频 (narrated slide videos and decks, through /openapi/v1/creations)"
+        }
         _ => "视频生成 (video generation)",
     }
 }

@@ -18,7 +18,6 @@ use tracing::Instrument;
 
 use crate::{
     AppState,
-    jobs::request::CreateJobRequest,
     lifecycle::{self, Fence, Outcome},
 };
 
@@ -136,7 +135,7 @@ async fn grant(state: &AppState, request: &ClaimRequest) -> anyhow::Result<Claim
         };
         return Ok(denied(reason));
     };
-    let request: CreateJobRequest =
+    let request: JobInputs =
         serde_json::from_value(claimed.params.clone()).context("stored params do not parse")?;
     let Some(inputs) = resolve_inputs(state, &claimed.client_id, &request).await? else {
         let mut tx = state.pool.begin().await?;
@@ -201,13 +200,32 @@ async fn asset_key(state: &AppState, client: &str, id: &str) -> anyhow::Result<O
     .await?)
 }
 
+/// The fields of a job's parameters that name its inputs, whatever else its capability
+/// takes (a `video.slides` job has none of them).
+#[derive(Debug, Default, serde::Deserialize)]
+struct JobInputs {
+    #[serde(rename = "imageUrls", default)]
+    image_urls: Vec<String>,
+    #[serde(rename = "inputUrls", default)]
+    input_urls: Vec<String>,
+    #[serde(rename = "inputAssetIds", default)]
+    input_asset_ids: Vec<String>,
+    #[serde(default)]
+    materials: Vec<MaterialUrl>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct MaterialUrl {
+    url: String,
+}
+
 /// Inputs in a fixed order: `imageUrls`, `inputUrls`, `inputAssetIds`, then materials.
 /// Stored assets (by id, or by their own download URL) are handed over as bucket keys;
 /// `None` when one of them no longer exists.
 async fn resolve_inputs(
     state: &AppState,
     client: &str,
-    request: &CreateJobRequest,
+    request: &JobInputs,
 ) -> anyhow::Result<Option<Vec<InputRef>>> {
     let urls = request.image_urls.iter().chain(&request.input_urls);
     let mut sources: Vec<input_ref::Source> = Vec::new();

@@ -175,7 +175,12 @@ pub async fn grant(pool: &PgPool, client: &str, amount: i64, note: &str) -> sqlx
 
 /// Grants `amount` to `client` unless a grant with this `note` was ever made to it: start-up
 /// grants (`ATELIER_BOOTSTRAP_CREDITS`) happen once per client, however many replicas start.
-pub async fn grant_once(pool: &PgPool, client: &str, amount: i64, note: &str) -> sqlx::Result<bool> {
+pub async fn grant_once(
+    pool: &PgPool,
+    client: &str,
+    amount: i64,
+    note: &str,
+) -> sqlx::Result<bool> {
     let mut tx = pool.begin().await?;
     sqlx::query("SELECT pg_advisory_xact_lock(hashtext('atelier.grant_once'))")
         .execute(&mut *tx)

@@ -207,9 +207,7 @@ pub fn asset_kind(content_type: &str) -> &'static str {
         Some("audio") => "audio",
         Some("image") => "image",
         Some("text") => "text",
-        _ if content_type == "application/json" || content_type == "application/x-subrip" => {
-            "text"
-        }
+        _ if content_type == "application/json" || content_type == "application/x-subrip" => "text",
         _ => "document",
     }
 }

@@ -73,7 +73,9 @@ fn capability_name(short: &str) -> anyhow::Result<&'static str> {
         "upscale" | "image.upscale" => "image.upscale",
         "video" | "video.generate" => "video.generate",
         "slides" | "video.slides" => "video.slides",
-        other => bail!("unknown capability {other:?}: use image, inpaint, upscale, video or slides"),
+        other => {
+            bail!("unknown capability {other:?}: use image, inpaint, upscale, video or slides")
+        }
     })
 }
 
@@ -114,7 +116,8 @@ async fn run_worker(
             atelier_worker::run(config, engine, health, shutdown).await
         }
         "video.slides" => {
-            let engine = atelier_slides::SlidesEngine::new(atelier_slides::SlidesConfig::from_env()?)?;
+            let engine =
+                atelier_slides::SlidesEngine::new(atelier_slides::SlidesConfig::from_env()?)?;
             atelier_worker::run(config, engine, health, shutdown).await
         }
         other => bail!("unknown capability {other}"),

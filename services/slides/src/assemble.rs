@@ -39,7 +39,11 @@ pub fn args(a: &Assembly) -> Vec<String> {
         .map(String::from)
         .to_vec();
     for (i, (slide, duration)) in a.slides.iter().zip(a.durations).enumerate() {
-        let fed = if i + 1 < n { duration + fade } else { *duration };
+        let fed = if i + 1 < n {
+            duration + fade
+        } else {
+            *duration
+        };
         args.extend([
             "-loop".into(),
             "1".into(),
@@ -77,9 +81,27 @@ pub fn args(a: &Assembly) -> Vec<String> {
     ]);
     args.extend(
         [
-            "-c:v", "libx264", "-preset", a.preset, "-tune", "stillimage", "-crf", "23",
-            "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "96k", "-c:s", "mov_text",
-            "-movflags", "+faststart", "-progress", "pipe:1", "-nostats",
+            "-c:v",
+            "libx264",
+            "-preset",
+            a.preset,
+            "-tune",
+            "stillimage",
+            "-crf",
+            "23",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-b:a",
+            "96k",
+            "-c:s",
+            "mov_text",
+            "-movflags",
+            "+faststart",
+            "-progress",
+            "pipe:1",
+            "-nostats",
         ]
         .map(String::from),
     );
@@ -116,7 +138,9 @@ pub async fn run(
     while let Ok(Some(line)) = lines.next_line().await {
         // `out_time_us` is the encoded timeline position (ffmpeg also prints it as the
         // misnamed `out_time_ms`, in microseconds too).
-        if let Some(us) = line.strip_prefix("out_time_us=").and_then(|v| v.parse::<f64>().ok())
+        if let Some(us) = line
+            .strip_prefix("out_time_us=")
+            .and_then(|v| v.parse::<f64>().ok())
             && total > 0.0
         {
             progress((us / 1e6 / total).clamp(0.0, 1.0));
@@ -159,7 +183,11 @@ mod tests {
         let graph = &args[args.iter().position(|a| a == "-filter_complex").unwrap() + 1];
         assert!(graph.contains("[s0][s1]xfade=transition=fade:duration=0.400:offset=2.000[x1]"));
         assert!(graph.contains("[x1][s2]xfade=transition=fade:duration=0.400:offset=5.500[x2]"));
-        let maps: Vec<&str> = args.windows(2).filter(|w| w[0] == "-map").map(|w| w[1].as_str()).collect();
+        let maps: Vec<&str> = args
+            .windows(2)
+            .filter(|w| w[0] == "-map")
+            .map(|w| w[1].as_str())
+            .collect();
         assert_eq!(maps, ["[x2]", "3:a", "4:s"]);
         assert_eq!(args.last().unwrap(), "out.mp4");
     }

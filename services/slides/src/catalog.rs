@@ -250,9 +250,11 @@ pub fn voices(installed: &[EspeakVoice], variants: &[EspeakVoice]) -> Vec<Voice>
     let mut out: Vec<Voice> = Vec::new();
     for language in &LANGUAGES {
         for voice in installed.iter().filter(|v| {
-            language.espeak.iter().any(|code| {
-                v.language == *code || v.language.starts_with(&format!("{code}-"))
-            }) && !v.language.contains("latn")
+            language
+                .espeak
+                .iter()
+                .any(|code| v.language == *code || v.language.starts_with(&format!("{code}-")))
+                && !v.language.contains("latn")
         }) {
             if out.iter().any(|o| o.voice_id == voice.language) {
                 continue;
@@ -356,7 +358,8 @@ mod tests {
  5  en-us           --/F      us-mbrola-1        mb/mb-us1            (en 8)
  5  fr-fr           --/M      French_(France)    roa/fr               (fr 5)
 ";
-    const VARIANTS: &str = "Pty Language       Age/Gender VoiceName          File                 Other Languages
+    const VARIANTS: &str =
+        "Pty Language       Age/Gender VoiceName          File                 Other Languages
  5  variant         --/F      Female3            !v/f3
  5  variant         --/M      Adam               !v/adam
 ";

@@ -41,7 +41,10 @@ impl SlidesConfig {
     pub fn from_env() -> anyhow::Result<Self> {
         let defaults = Self::default();
         let fps = config::parsed("ATELIER_SLIDES_FPS", defaults.fps)?;
-        anyhow::ensure!((1..=60).contains(&fps), "ATELIER_SLIDES_FPS: {fps} is not 1–60");
+        anyhow::ensure!(
+            (1..=60).contains(&fps),
+            "ATELIER_SLIDES_FPS: {fps} is not 1–60"
+        );
         Ok(Self {
             espeak: config::string("ATELIER_ESPEAK", &defaults.espeak),
             ffmpeg: config::var("ATELIER_FFMPEG").map_or(defaults.ffmpeg, PathBuf::from),

@@ -35,7 +35,10 @@ pub struct SlidesEngine {
 impl SlidesEngine {
     pub fn new(config: SlidesConfig) -> anyhow::Result<Self> {
         let fonts = Fonts::discover(config.font_path.as_deref())?;
-        anyhow::ensure!(!fonts.is_empty(), "no fonts found for slides (ATELIER_FONT_PATH)");
+        anyhow::ensure!(
+            !fonts.is_empty(),
+            "no fonts found for slides (ATELIER_FONT_PATH)"
+        );
         tracing::info!(fonts = %fonts.describe(), "slides fonts");
         Ok(Self {
             config: Arc::new(config),
@@ -57,7 +60,12 @@ struct Slide {
 fn encode_png(pixels: &RgbImage) -> Result<Vec<u8>, SlidesError> {
     let mut png = Vec::new();
     image::codecs::png::PngEncoder::new(&mut png)
-        .write_image(pixels.as_raw(), pixels.width(), pixels.height(), image::ExtendedColorType::Rgb8)
+        .write_image(
+            pixels.as_raw(),
+            pixels.width(),
+            pixels.height(),
+            image::ExtendedColorType::Rgb8,
+        )
         .map_err(|err| SlidesError::Io(format!("encoding a slide: {err}")))?;
     Ok(png)
 }
@@ -85,18 +93,29 @@ async fn blocking<T: Send + 'static>(
 }
 
 impl SlidesEngine {
-    async fn create(&self, params: SlidesParams, progress: ProgressReporter) -> Result<Vec<OutputFile>, SlidesError> {
-        let style = *catalog::style(&params.style)
-            .ok_or_else(|| SlidesError::InvalidParams(format!("style {:?} is not in the catalog", params.style)))?;
+    async fn create(
+        &self,
+        params: SlidesParams,
+        progress: ProgressReporter,
+    ) -> Result<Vec<OutputFile>, SlidesError> {
+        let style = *catalog::style(&params.style).ok_or_else(|| {
+            SlidesError::InvalidParams(format!("style {:?} is not in the catalog", params.style))
+        })?;
         let (width, height) = (params.width, params.height);
         if !(16..=4096).contains(&width) || !(16..=4096).contains(&height) {
-            return Err(SlidesError::InvalidParams(format!("frame {width}x{height} is out of range")));
+            return Err(SlidesError::InvalidParams(format!(
+                "frame {width}x{height} is out of range"
+            )));
         }
         report(&progress, 1.0, "outline");
         let (scenes, generator) = match &params.script {
             Some(script) => (script.clone(), "script".to_owned()),
             None => (
-                outline::outline(&params.prompt, &params.language, params.scene_count as usize),
+                outline::outline(
+                    &params.prompt,
+                    &params.language,
+                    params.scene_count as usize,
+                ),
                 outline::GENERATOR.to_owned(),
             ),
         };
@@ -109,13 +128,20 @@ impl SlidesEngine {
 
         let mut slides = Vec::with_capacity(n);
         for (i, scene) in scenes.iter().enumerate() {
-            report(&progress, OUTLINED + (SLIDES_DONE - OUTLINED) * i as f64 / n as f64, &format!("slide {}/{n}", i + 1));
+            report(
+                &progress,
+                OUTLINED + (SLIDES_DONE - OUTLINED) * i as f64 / n as f64,
+                &format!("slide {}/{n}", i + 1),
+            );
             let (scene, fonts) = (scene.clone(), self.fonts.clone());
             let page = Page { index: i, total: n };
             slides.push(
                 blocking(move || {
                     let pixels = render(&scene, page, &style, &fonts, width, height);
-                    Ok(Slide { png: encode_png(&pixels)?, pixels })
+                    Ok(Slide {
+                        png: encode_png(&pixels)?,
+                        pixels,
+                    })
                 })
                 .await?,
             );
@@ -123,14 +149,25 @@ impl SlidesEngine {
         report(&progress, SLIDES_DONE, "slides");
 
         let narrations = match (params.kind.narrated(), &params.voice) {
-            (true, Some(voice)) => Some(self.narrate(&scenes, voice, scratch.path(), &progress).await?),
-            (true, None) => return Err(SlidesError::InvalidParams("a narrated video needs a voice".into())),
+            (true, Some(voice)) => Some(
+                self.narrate(&scenes, voice, scratch.path(), &progress)
+                    .await?,
+            ),
+            (true, None) => {
+                return Err(SlidesError::InvalidParams(
+                    "a narrated video needs a voice".into(),
+                ));
+            }
             (false, _) => None,
         };
 
         let mut outputs: Vec<OutputFile> = Vec::new();
         let mut artifacts: Vec<Artifact> = Vec::new();
-        let mut add = |outputs: &mut Vec<OutputFile>, file: OutputFile, kind: &str, main: bool, language: Option<&str>| {
+        let mut add = |outputs: &mut Vec<OutputFile>,
+                       file: OutputFile,
+                       kind: &str,
+                       main: bool,
+                       language: Option<&str>| {
             artifacts.push(Artifact {
                 position: outputs.len(),
                 kind: kind.to_owned(),
@@ -140,13 +177,14 @@ impl SlidesEngine {
             });
             outputs.push(file);
         };
-        let file = |bytes: Vec<u8>, content_type: &str, extension: &str, size: (u32, u32)| OutputFile {
-            bytes,
-            content_type: content_type.to_owned(),
-            extension: extension.to_owned(),
-            width: size.0,
-            height: size.1,
-        };
+        let file =
+            |bytes: Vec<u8>, content_type: &str, extension: &str, size: (u32, u32)| OutputFile {
+                bytes,
+                content_type: content_type.to_owned(),
+                extension: extension.to_owned(),
+                width: size.0,
+                height: size.1,
+            };
 
         // Timeline: scenes back to back, each as long as its narration with pads.
         let mut records: Vec<SceneRecord> = Vec::with_capacity(n);
@@ -159,7 +197,11 @@ impl SlidesEngine {
                     let cues: Vec<Cue> = narration
                         .cues
                         .iter()
-                        .map(|c| Cue { start: start + c.start, end: start + c.end, text: c.text.clone() })
+                        .map(|c| Cue {
+                            start: start + c.start,
+                            end: start + c.end,
+                            text: c.text.clone(),
+                        })
                         .collect();
                     (narration.pcm.seconds(), cues)
                 }
@@ -183,33 +225,86 @@ impl SlidesEngine {
         let mut duration_seconds = None;
         if let Some(narrations) = &narrations {
             let mp4 = self
-                .assemble(&slides, narrations, &records, &all_cues, scratch.path(), &progress)
+                .assemble(
+                    &slides,
+                    narrations,
+                    &records,
+                    &all_cues,
+                    scratch.path(),
+                    &progress,
+                )
                 .await?;
             duration_seconds = Some(start);
-            add(&mut outputs, file(mp4, "video/mp4", "mp4", (width, height)), "video", true, None);
+            add(
+                &mut outputs,
+                file(mp4, "video/mp4", "mp4", (width, height)),
+                "video",
+                true,
+                None,
+            );
         }
         let cover = {
             let pixels = slides[0].pixels.clone();
             blocking(move || encode_jpeg(&pixels)).await?
         };
-        add(&mut outputs, file(cover, "image/jpeg", "jpg", (width, height)), "cover", false, None);
+        add(
+            &mut outputs,
+            file(cover, "image/jpeg", "jpg", (width, height)),
+            "cover",
+            false,
+            None,
+        );
         if narrations.is_some() {
             let language = Some(params.language.as_str());
-            add(&mut outputs, file(subtitles::srt(&all_cues).into_bytes(), "application/x-subrip", "srt", (0, 0)), "subtitle", false, language);
-            add(&mut outputs, file(subtitles::vtt(&all_cues).into_bytes(), "text/vtt", "vtt", (0, 0)), "subtitle", false, language);
+            add(
+                &mut outputs,
+                file(
+                    subtitles::srt(&all_cues).into_bytes(),
+                    "application/x-subrip",
+                    "srt",
+                    (0, 0),
+                ),
+                "subtitle",
+                false,
+                language,
+            );
+            add(
+                &mut outputs,
+                file(
+                    subtitles::vtt(&all_cues).into_bytes(),
+                    "text/vtt",
+                    "vtt",
+                    (0, 0),
+                ),
+                "subtitle",
+                false,
+                language,
+            );
         }
         let deck = {
             let pixels: Vec<RgbImage> = slides.iter().map(|s| s.pixels.clone()).collect();
             blocking(move || {
                 let pages = pixels
                     .iter()
-                    .map(|p| Ok(PdfPage { jpeg: encode_jpeg(p)?, width: p.width(), height: p.height() }))
+                    .map(|p| {
+                        Ok(PdfPage {
+                            jpeg: encode_jpeg(p)?,
+                            width: p.width(),
+                            height: p.height(),
+                        })
+                    })
                     .collect::<Result<Vec<_>, SlidesError>>()?;
                 Ok(pdf(&pages))
             })
             .await?
         };
-        add(&mut outputs, file(deck, "application/pdf", "pdf", (width, height)), "slides_pdf", params.kind == Kind::SlideDeck, None);
+        add(
+            &mut outputs,
+            file(deck, "application/pdf", "pdf", (width, height)),
+            "slides_pdf",
+            params.kind == Kind::SlideDeck,
+            None,
+        );
         for (record, slide) in records.iter_mut().zip(slides) {
             record.image = outputs.len();
             outputs.push(file(slide.png, "image/png", "png", (width, height)));
@@ -229,7 +324,8 @@ impl SlidesEngine {
             artifacts,
             scenes: records,
         };
-        let json = serde_json::to_vec_pretty(&manifest).map_err(|err| SlidesError::Io(err.to_string()))?;
+        let json =
+            serde_json::to_vec_pretty(&manifest).map_err(|err| SlidesError::Io(err.to_string()))?;
         outputs.push(file(json, manifest::CONTENT_TYPE, "json", (0, 0)));
         report(&progress, 97.0, "uploading");
         Ok(outputs)
@@ -246,14 +342,22 @@ impl SlidesEngine {
         let mut out = Vec::with_capacity(n);
         let mut counter = 0;
         for (i, scene) in scenes.iter().enumerate() {
-            report(progress, SLIDES_DONE + (NARRATED - SLIDES_DONE) * i as f64 / n as f64, &format!("narration {}/{n}", i + 1));
+            report(
+                progress,
+                SLIDES_DONE + (NARRATED - SLIDES_DONE) * i as f64 / n as f64,
+                &format!("narration {}/{n}", i + 1),
+            );
             let mut spoken = Vec::new();
             let mut rate = 22_050;
             for phrase in speech::phrases(&scene.narration) {
-                let pcm = speech::speak(&self.config.espeak, voice, &phrase.0, dir, counter).await?;
+                let pcm =
+                    speech::speak(&self.config.espeak, voice, &phrase.0, dir, counter).await?;
                 counter += 1;
                 if !spoken.is_empty() && pcm.rate != rate {
-                    return Err(SlidesError::Tts(format!("espeak-ng changed its sample rate to {}", pcm.rate)));
+                    return Err(SlidesError::Tts(format!(
+                        "espeak-ng changed its sample rate to {}",
+                        pcm.rate
+                    )));
                 }
                 rate = pcm.rate;
                 spoken.push((phrase, pcm));
@@ -283,7 +387,10 @@ impl SlidesEngine {
             .enumerate()
             .map(|(i, s)| write(format!("slide-{i}.png"), s.png.clone()))
             .collect::<Result<Vec<PathBuf>, _>>()?;
-        let mut whole = speech::Pcm { rate: narrations[0].pcm.rate, samples: Vec::new() };
+        let mut whole = speech::Pcm {
+            rate: narrations[0].pcm.rate,
+            samples: Vec::new(),
+        };
         for narration in narrations {
             whole.samples.extend_from_slice(&narration.pcm.samples);
         }
@@ -302,7 +409,11 @@ impl SlidesEngine {
         };
         report(progress, NARRATED, "assembling");
         assemble::run(&self.config.ffmpeg, &assembly, |done| {
-            report(progress, NARRATED + (ASSEMBLED - NARRATED) * done, "assembling")
+            report(
+                progress,
+                NARRATED + (ASSEMBLED - NARRATED) * done,
+                "assembling",
+            )
         })
         .await?;
         std::fs::read(&output).map_err(|err| SlidesError::Io(format!("reading the video: {err}")))
@@ -314,7 +425,11 @@ impl Engine for SlidesEngine {
         "video.slides"
     }
 
-    async fn run(&self, job: JobContext, _inputs: Vec<Input>) -> Result<Vec<OutputFile>, EngineError> {
+    async fn run(
+        &self,
+        job: JobContext,
+        _inputs: Vec<Input>,
+    ) -> Result<Vec<OutputFile>, EngineError> {
         let params: SlidesParams = serde_json::from_value(job.params)
             .map_err(|err| SlidesError::InvalidParams(err.to_string()))?;
         let timeout = self.config.timeout;

@@ -66,7 +66,10 @@ mod tests {
     #[test]
     fn the_job_is_blamed_only_for_its_own_mistakes() {
         let fatal = EngineError::from(SlidesError::Tts("voice \"xx\"".into()));
-        assert_eq!((fatal.code.as_str(), fatal.retryable), ("tts_failed", false));
+        assert_eq!(
+            (fatal.code.as_str(), fatal.retryable),
+            ("tts_failed", false)
+        );
         let env = EngineError::from(SlidesError::Encode("ffmpeg exited with 1".into()));
         assert_eq!((env.code.as_str(), env.retryable), ("encode_failed", true));
         assert!(EngineError::from(SlidesError::TtsUnavailable("x".into())).retryable);

@@ -49,12 +49,7 @@ const ZH: Template = Template {
         )
     },
     summary_title: "总结",
-    closing: |headings| {
-        format!(
-            "最后回顾一下：{}。谢谢观看。",
-            headings.join("，")
-        )
-    },
+    closing: |headings| format!("最后回顾一下：{}。谢谢观看。", headings.join("，")),
     pages: |n| format!("共 {n} 页"),
 };
 
@@ -72,7 +67,11 @@ const EN: Template = Template {
         &["The problem {} solves", "What goes wrong without it"],
         &["A plain definition of {}", "The one intuition to keep"],
         &["What goes in and what comes out", "What happens in between"],
-        &["Step one: prepare", "Step two: compute", "Step three: combine"],
+        &[
+            "Step one: prepare",
+            "Step two: compute",
+            "Step three: combine",
+        ],
         &["A small example, step by step", "What each step produces"],
         &["What is easy to confuse", "How to avoid it"],
         &["Where {} is used", "What to learn next"],
@@ -181,7 +180,10 @@ pub fn outline(prompt: &str, language: &str, count: usize) -> Vec<Scene> {
                 .cloned()
                 .collect()
         } else {
-            t.bullets[k].iter().map(|b| b.replace("{}", &topic)).collect()
+            t.bullets[k]
+                .iter()
+                .map(|b| b.replace("{}", &topic))
+                .collect()
         };
         scenes.push(Scene {
             narration: (t.middle)(&heading, &topic, &bullets),
@@ -243,8 +245,14 @@ mod tests {
         let prompt = "Light hits the leaf, chlorophyll absorbs it, water is split, \
                       oxygen is released, sugar is built";
         let scenes = outline(prompt, "en", 4);
-        assert_eq!(scenes[1].bullets, ["Light hits the leaf", "water is split", "sugar is built"]);
-        assert_eq!(scenes[2].bullets, ["chlorophyll absorbs it", "oxygen is released"]);
+        assert_eq!(
+            scenes[1].bullets,
+            ["Light hits the leaf", "water is split", "sugar is built"]
+        );
+        assert_eq!(
+            scenes[2].bullets,
+            ["chlorophyll absorbs it", "oxygen is released"]
+        );
     }
 
     #[test]

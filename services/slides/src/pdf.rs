@@ -20,12 +20,19 @@ pub fn pdf(pages: &[PdfPage]) -> Vec<u8> {
         out.extend_from_slice(b"\nendobj\n");
     };
     // Objects: 1 catalog, 2 page tree, then per page: page, image, content.
-    let kids: Vec<String> = (0..pages.len()).map(|i| format!("{} 0 R", 3 + i * 3)).collect();
+    let kids: Vec<String> = (0..pages.len())
+        .map(|i| format!("{} 0 R", 3 + i * 3))
+        .collect();
     object(&mut out, &mut offsets, b"<< /Type /Catalog /Pages 2 0 R >>");
     object(
         &mut out,
         &mut offsets,
-        format!("<< /Type /Pages /Kids [{}] /Count {} >>", kids.join(" "), pages.len()).as_bytes(),
+        format!(
+            "<< /Type /Pages /Kids [{}] /Count {} >>",
+            kids.join(" "),
+            pages.len()
+        )
+        .as_bytes(),
     );
     for (i, page) in pages.iter().enumerate() {
         let (page_id, image_id, content_id) = (3 + i * 3, 4 + i * 3, 5 + i * 3);
@@ -60,7 +67,9 @@ pub fn pdf(pages: &[PdfPage]) -> Vec<u8> {
         );
     }
     let xref = out.len();
-    out.extend_from_slice(format!("xref\n0 {}\n0000000000 65535 f \n", offsets.len() + 1).as_bytes());
+    out.extend_from_slice(
+        format!("xref\n0 {}\n0000000000 65535 f \n", offsets.len() + 1).as_bytes(),
+    );
     for offset in &offsets {
         out.extend_from_slice(format!("{offset:010} 00000 n \n").as_bytes());
     }
@@ -79,12 +88,19 @@ mod tests {
     use super::*;
 
     fn find(haystack: &[u8], needle: &[u8]) -> usize {
-        haystack.windows(needle.len()).rposition(|w| w == needle).expect("present")
+        haystack
+            .windows(needle.len())
+            .rposition(|w| w == needle)
+            .expect("present")
     }
 
     #[test]
     fn the_cross_reference_table_points_at_every_object() {
-        let page = |n: u8| PdfPage { jpeg: vec![0xFF, 0xD8, n, 0xFF, 0xD9], width: 64, height: 36 };
+        let page = |n: u8| PdfPage {
+            jpeg: vec![0xFF, 0xD8, n, 0xFF, 0xD9],
+            width: 64,
+            height: 36,
+        };
         let bytes = pdf(&[page(1), page(2)]);
         assert!(bytes.starts_with(b"%PDF-1.4"));
         find(&bytes, b"/Count 2");
@@ -95,7 +111,11 @@ mod tests {
         for (i, line) in table.lines().skip(3).take(8).enumerate() {
             let offset: usize = line[..10].parse().unwrap();
             let header = format!("{} 0 obj", i + 1);
-            assert!(bytes[offset..].starts_with(header.as_bytes()), "object {}", i + 1);
+            assert!(
+                bytes[offset..].starts_with(header.as_bytes()),
+                "object {}",
+                i + 1
+            );
         }
     }
 }

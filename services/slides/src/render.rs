@@ -23,7 +23,13 @@ struct Laid {
     lines: Vec<(bool, String)>,
 }
 
-fn lay_out_bullets(fonts: &Fonts, bullets: &[String], width: f32, height: f32, largest: f32) -> Laid {
+fn lay_out_bullets(
+    fonts: &Fonts,
+    bullets: &[String],
+    width: f32,
+    height: f32,
+    largest: f32,
+) -> Laid {
     let smallest = largest * 0.55;
     let mut size = largest;
     loop {
@@ -55,7 +61,12 @@ pub fn render(
     height: u32,
 ) -> RgbImage {
     let mut canvas = RgbImage::new(width, height);
-    linear_gradient(&mut canvas, &style.background, std::f32::consts::FRAC_PI_2, true);
+    linear_gradient(
+        &mut canvas,
+        &style.background,
+        std::f32::consts::FRAC_PI_2,
+        true,
+    );
     let (w, h) = (width as f32, height as f32);
     let short = w.min(h);
     let margin = short * 0.08;
@@ -68,14 +79,27 @@ pub fn render(
     let label = format!("{} / {}", page.index + 1, page.total);
     let size = short * 0.03;
     let x = w - margin - fonts.line_width(&label, size);
-    fonts.draw_line(&mut canvas, &label, (x, h - margin * 0.6 - size * LINE_SPACING), size, style.text, 0.7);
+    fonts.draw_line(
+        &mut canvas,
+        &label,
+        (x, h - margin * 0.6 - size * LINE_SPACING),
+        size,
+        style.text,
+        0.7,
+    );
     canvas
 }
 
 fn title_slide(canvas: &mut RgbImage, scene: &Scene, style: &Style, fonts: &Fonts, margin: f32) {
     let (w, h) = (canvas.width() as f32, canvas.height() as f32);
     let short = w.min(h);
-    let block = fonts.fit(&scene.title, w - 2.0 * margin, h * 0.45, short * 0.1, short * 0.05);
+    let block = fonts.fit(
+        &scene.title,
+        w - 2.0 * margin,
+        h * 0.45,
+        short * 0.1,
+        short * 0.05,
+    );
     let subtitle = scene.bullets.join("  ·  ");
     let sub_size = short * 0.04;
     let total = block.height + short * 0.08 + sub_size * LINE_SPACING;
@@ -87,9 +111,21 @@ fn title_slide(canvas: &mut RgbImage, scene: &Scene, style: &Style, fonts: &Font
     }
     y += short * 0.03;
     let bar = short * 0.12;
-    rounded_rect(canvas, ((w - bar) / 2.0, y, (w + bar) / 2.0, y + short * 0.012), short * 0.006, style.accent, 1.0);
+    rounded_rect(
+        canvas,
+        ((w - bar) / 2.0, y, (w + bar) / 2.0, y + short * 0.012),
+        short * 0.006,
+        style.accent,
+        1.0,
+    );
     y += short * 0.05;
-    let sub = fonts.fit(&subtitle, w - 2.0 * margin, sub_size * LINE_SPACING, sub_size, sub_size * 0.6);
+    let sub = fonts.fit(
+        &subtitle,
+        w - 2.0 * margin,
+        sub_size * LINE_SPACING,
+        sub_size,
+        sub_size * 0.6,
+    );
     for line in &sub.lines {
         let x = (w - fonts.line_width(line, sub.size)) / 2.0;
         fonts.draw_line(canvas, line, (x, y), sub.size, style.text, 0.9);
@@ -100,9 +136,21 @@ fn content_slide(canvas: &mut RgbImage, scene: &Scene, style: &Style, fonts: &Fo
     let (w, h) = (canvas.width() as f32, canvas.height() as f32);
     let short = w.min(h);
     // Accent bar above the title.
-    rounded_rect(canvas, (margin, margin, margin + short * 0.1, margin + short * 0.012), short * 0.006, style.accent, 1.0);
+    rounded_rect(
+        canvas,
+        (margin, margin, margin + short * 0.1, margin + short * 0.012),
+        short * 0.006,
+        style.accent,
+        1.0,
+    );
     let title_top = margin + short * 0.04;
-    let title = fonts.fit(&scene.title, w - 2.0 * margin, h * 0.22, short * 0.075, short * 0.04);
+    let title = fonts.fit(
+        &scene.title,
+        w - 2.0 * margin,
+        h * 0.22,
+        short * 0.075,
+        short * 0.04,
+    );
     let mut y = title_top;
     for line in &title.lines {
         fonts.draw_line(canvas, line, (margin, y), title.size, style.title, 1.0);
@@ -111,7 +159,13 @@ fn content_slide(canvas: &mut RgbImage, scene: &Scene, style: &Style, fonts: &Fo
     let top = y + short * 0.05;
     let bottom = h - margin * 1.4;
     let indent = short * 0.05;
-    let laid = lay_out_bullets(fonts, &scene.bullets, w - 2.0 * margin - indent, bottom - top, short * 0.05);
+    let laid = lay_out_bullets(
+        fonts,
+        &scene.bullets,
+        w - 2.0 * margin - indent,
+        bottom - top,
+        short * 0.05,
+    );
     let step = laid.size * LINE_SPACING;
     let mut y = top;
     let mut first = true;
@@ -126,10 +180,28 @@ fn content_slide(canvas: &mut RgbImage, scene: &Scene, style: &Style, fonts: &Fo
         }
         let last_that_fits = y + 2.0 * step > bottom && i + 1 < count;
         if *starts {
-            disc(canvas, (margin + indent * 0.35, y + step / 2.0), laid.size * 0.16, 1.0, style.accent, 1.0);
+            disc(
+                canvas,
+                (margin + indent * 0.35, y + step / 2.0),
+                laid.size * 0.16,
+                1.0,
+                style.accent,
+                1.0,
+            );
         }
-        let shown = if last_that_fits { ellipsised(fonts, line, w - 2.0 * margin - indent, laid.size) } else { line.clone() };
-        fonts.draw_line(canvas, &shown, (margin + indent, y), laid.size, style.text, 1.0);
+        let shown = if last_that_fits {
+            ellipsised(fonts, line, w - 2.0 * margin - indent, laid.size)
+        } else {
+            line.clone()
+        };
+        fonts.draw_line(
+            canvas,
+            &shown,
+            (margin + indent, y),
+            laid.size,
+            style.text,
+            1.0,
+        );
         y += step;
     }
 }
@@ -191,7 +263,14 @@ mod tests {
         if !fonts.covers('注') {
             panic!("no CJK font: deploy/local/deps.sh installs fonts-wqy-microhei");
         }
-        let image = render(&scene("注意力", &["查询"]), Page { index: 1, total: 2 }, &STYLES[0], &fonts, 640, 360);
+        let image = render(
+            &scene("注意力", &["查询"]),
+            Page { index: 1, total: 2 },
+            &STYLES[0],
+            &fonts,
+            640,
+            360,
+        );
         // The title band has ink.
         assert!(inked(&image, 30..90) > 200);
     }
@@ -201,7 +280,14 @@ mod tests {
         let fonts = fonts();
         let long = "a very long bullet that goes on and on ".repeat(30);
         let bullets: Vec<&str> = std::iter::repeat_n(long.as_str(), 8).collect();
-        let image = render(&scene("Title", &bullets), Page { index: 1, total: 2 }, &STYLES[0], &fonts, 640, 360);
+        let image = render(
+            &scene("Title", &bullets),
+            Page { index: 1, total: 2 },
+            &STYLES[0],
+            &fonts,
+            640,
+            360,
+        );
         // Nothing is drawn into the bottom margin band (the page number sits at the right).
         let margin = (360.0_f32 * 0.08) as u32;
         let bottom_left: usize = (360 - margin / 2..360)
@@ -214,6 +300,9 @@ mod tests {
             .count();
         assert_eq!(bottom_left, 0);
         let laid = lay_out_bullets(&fonts, &[long.repeat(4)], 500.0, 200.0, 18.0);
-        assert!((laid.size - 18.0 * 0.55).abs() < 0.01, "shrunk to the smallest size");
+        assert!(
+            (laid.size - 18.0 * 0.55).abs() < 0.01,
+            "shrunk to the smallest size"
+        );
     }
 }

@@ -125,7 +125,11 @@ pub fn phrases(narration: &str) -> Vec<(String, bool)> {
         current.push(c);
         if is_clause_end(c) {
             let sentence = matches!(c, '.' | '!' | '?' | '。' | '！' | '？' | ';' | '；' | '\n');
-            let text = current.trim().trim_end_matches(['，', ',', '、']).trim().to_owned();
+            let text = current
+                .trim()
+                .trim_end_matches(['，', ',', '、'])
+                .trim()
+                .to_owned();
             if text.chars().any(char::is_alphanumeric) {
                 out.push((text, sentence));
             }
@@ -140,10 +144,23 @@ pub fn phrases(narration: &str) -> Vec<(String, bool)> {
 }
 
 /// Speaks `text` with `voice` into a WAV under `dir`, and reads it back.
-pub async fn speak(espeak: &str, voice: &str, text: &str, dir: &Path, n: usize) -> Result<Pcm, SlidesError> {
+pub async fn speak(
+    espeak: &str,
+    voice: &str,
+    text: &str,
+    dir: &Path,
+    n: usize,
+) -> Result<Pcm, SlidesError> {
     let path = dir.join(format!("phrase-{n}.wav"));
     let mut child = Command::new(espeak)
-        .args(["-v", voice, "-s", &WORDS_PER_MINUTE.to_string(), "--stdin", "-w"])
+        .args([
+            "-v",
+            voice,
+            "-s",
+            &WORDS_PER_MINUTE.to_string(),
+            "--stdin",
+            "-w",
+        ])
         .arg(&path)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
@@ -171,7 +188,8 @@ pub async fn speak(espeak: &str, voice: &str, text: &str, dir: &Path, n: usize) 
         .await
         .map_err(|err| SlidesError::Io(format!("reading {}: {err}", path.display())))?;
     let _ = tokio::fs::remove_file(&path).await;
-    parse_wav(&bytes).map_err(|err| SlidesError::Tts(format!("espeak-ng wrote an unreadable WAV: {err}")))
+    parse_wav(&bytes)
+        .map_err(|err| SlidesError::Tts(format!("espeak-ng wrote an unreadable WAV: {err}")))
 }
 
 /// A scene's narration: its audio (lead-in, phrases with pauses, tail pad) and a cue per
@@ -185,16 +203,27 @@ pub struct Narration {
 /// Joins spoken phrases into a scene. `spoken` pairs each phrase with its audio; all must
 /// share one sample rate (espeak-ng always writes 22050 Hz).
 pub fn join(spoken: Vec<((String, bool), Pcm)>, rate: u32) -> Narration {
-    let mut pcm = Pcm { rate, samples: Vec::new() };
+    let mut pcm = Pcm {
+        rate,
+        samples: Vec::new(),
+    };
     pcm.silence(LEAD_IN);
     let mut cues = Vec::with_capacity(spoken.len());
     let count = spoken.len();
     for (i, ((text, sentence), phrase)) in spoken.into_iter().enumerate() {
         let start = pcm.seconds();
         pcm.samples.extend_from_slice(&phrase.samples);
-        cues.push(Cue { start, end: pcm.seconds(), text });
+        cues.push(Cue {
+            start,
+            end: pcm.seconds(),
+            text,
+        });
         if i + 1 < count {
-            pcm.silence(if sentence { SENTENCE_PAUSE } else { CLAUSE_PAUSE });
+            pcm.silence(if sentence {
+                SENTENCE_PAUSE
+            } else {
+                CLAUSE_PAUSE
+            });
         }
     }
     pcm.silence(TAIL_PAD);
@@ -216,27 +245,50 @@ mod tests {
                 ("键和值".to_owned(), true),
             ]
         );
-        assert_eq!(phrases("Hello, world. ..."), [("Hello".to_owned(), false), ("world.".to_owned(), true)]);
+        assert_eq!(
+            phrases("Hello, world. ..."),
+            [("Hello".to_owned(), false), ("world.".to_owned(), true)]
+        );
         assert!(phrases("  ").is_empty());
     }
 
     #[test]
     fn wav_round_trips_and_bad_files_are_named() {
-        let pcm = Pcm { rate: 22050, samples: vec![0, 1, -1, i16::MAX, i16::MIN] };
+        let pcm = Pcm {
+            rate: 22050,
+            samples: vec![0, 1, -1, i16::MAX, i16::MIN],
+        };
         assert_eq!(parse_wav(&pcm.to_wav()).unwrap(), pcm);
-        assert!(parse_wav(b"RIFF\0\0\0\0WAVE").unwrap_err().contains("no data"));
+        assert!(
+            parse_wav(b"RIFF\0\0\0\0WAVE")
+                .unwrap_err()
+                .contains("no data")
+        );
         assert!(parse_wav(b"ID3 not a wav").is_err());
     }
 
     #[test]
     fn cues_are_where_their_audio_is() {
         let rate = 1000;
-        let phrase = |n: usize| Pcm { rate, samples: vec![1; n] };
+        let phrase = |n: usize| Pcm {
+            rate,
+            samples: vec![1; n],
+        };
         let joined = join(
-            vec![(("a".into(), false), phrase(500)), (("b".into(), true), phrase(1000))],
+            vec![
+                (("a".into(), false), phrase(500)),
+                (("b".into(), true), phrase(1000)),
+            ],
             rate,
         );
-        assert_eq!(joined.cues[0], Cue { start: 0.3, end: 0.8, text: "a".into() });
+        assert_eq!(
+            joined.cues[0],
+            Cue {
+                start: 0.3,
+                end: 0.8,
+                text: "a".into()
+            }
+        );
         assert!((joined.cues[1].start - (0.8 + CLAUSE_PAUSE)).abs() < 1e-9);
         assert!((joined.cues[1].end - 1.95).abs() < 1e-9);
         assert!((joined.pcm.seconds() - (1.95 + TAIL_PAD)).abs() < 1e-9);
@@ -245,11 +297,16 @@ mod tests {
     #[tokio::test]
     async fn espeak_speaks_chinese_and_refuses_an_unknown_voice() {
         let dir = tempfile::tempdir().unwrap();
-        let pcm = speak("espeak-ng", "cmn", "你好，世界", dir.path(), 0).await.unwrap();
+        let pcm = speak("espeak-ng", "cmn", "你好，世界", dir.path(), 0)
+            .await
+            .unwrap();
         assert_eq!(pcm.rate, 22050);
         assert!(pcm.seconds() > 0.5, "{}", pcm.seconds());
         let refused = speak("espeak-ng", "zz9", "hi", dir.path(), 1).await;
-        assert!(matches!(refused, Err(SlidesError::Tts(_))), "an unknown voice is refused");
+        assert!(
+            matches!(refused, Err(SlidesError::Tts(_))),
+            "an unknown voice is refused"
+        );
         // Nothing is left behind.
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }

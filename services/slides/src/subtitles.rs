@@ -52,8 +52,16 @@ mod tests {
 
     fn cues() -> Vec<Cue> {
         vec![
-            Cue { start: 0.3, end: 2.0004, text: "你好\n世界".into() },
-            Cue { start: 3661.5, end: 3662.25, text: "a --> b".into() },
+            Cue {
+                start: 0.3,
+                end: 2.0004,
+                text: "你好\n世界".into(),
+            },
+            Cue {
+                start: 3661.5,
+                end: 3662.25,
+                text: "a --> b".into(),
+            },
         ]
     }
 

@@ -3,6 +3,7 @@
 
 mod api;
 mod assets;
+mod creations;
 mod engines;
 mod lifecycle;
 mod observability;

@@ -104,7 +104,10 @@ fn content_type(offer: &Offer, kind: &str) -> Value {
             "幻灯片 (slide deck)",
             "The same slides, without narration, as one PDF and an image per slide.",
         ),
-        "image" => ("图片 (image)", "One image from the prompt, through image.generate."),
+        "image" => (
+            "图片 (image)",
+            "One image from the prompt, through image.generate.",
+        ),
         "explainer_video" => ("讲解视频 (explainer video)", "A full explainer video."),
         "vector_animation" => ("矢量动画 (vector animation)", "An animated vector video."),
         _ => ("互动课 (interactive lesson)", "An interactive web lesson."),
@@ -175,7 +178,15 @@ fn content_type(offer: &Offer, kind: &str) -> Value {
             .collect();
         let defaults: BTreeMap<&str, Option<&str>> = languages
             .iter()
-            .map(|&l| (l, offer.installed.default_voice(l).map(|v| v.voice_id.as_str())))
+            .map(|&l| {
+                (
+                    l,
+                    offer
+                        .installed
+                        .default_voice(l)
+                        .map(|v| v.voice_id.as_str()),
+                )
+            })
             .collect();
         entry["voices"] = json!(voices);
         entry["default_voice"] = json!(defaults);
@@ -226,7 +237,11 @@ pub(crate) mod tests {
         };
         Offer {
             installed: Installed {
-                voices: vec![voice("cmn", "zh"), voice("cmn+f3", "zh"), voice("en-us", "en")],
+                voices: vec![
+                    voice("cmn", "zh"),
+                    voice("cmn+f3", "zh"),
+                    voice("en-us", "en"),
+                ],
                 languages: vec![language("zh").unwrap(), language("en").unwrap()],
                 problem: None,
             },
@@ -246,7 +261,10 @@ pub(crate) mod tests {
         assert_eq!(types[0]["voices"]["zh"], json!(["cmn", "cmn+f3"]));
         assert_eq!(types[0]["default_voice"]["en"], "en-us");
         assert_eq!(types[0]["scene_count"]["default"], 6);
-        assert_eq!(types[0]["qualities"][0]["sizes"]["16:9"], json!([1280, 720]));
+        assert_eq!(
+            types[0]["qualities"][0]["sizes"]["16:9"],
+            json!([1280, 720])
+        );
         assert_eq!(types[3]["available"], false);
         assert_eq!(types[3]["unavailable_reason"], "not built in Atelier yet");
     }
@@ -260,6 +278,9 @@ pub(crate) mod tests {
         };
         let doc = document(&offer);
         assert_eq!(doc["content_types"][0]["available"], false);
-        assert_eq!(doc["content_types"][2]["available"], true, "images need no voice");
+        assert_eq!(
+            doc["content_types"][2]["available"], true,
+            "images need no voice"
+        );
     }
 }

@@ -89,7 +89,11 @@ fn pick<'a>(
 
 fn check_len(field: &str, text: &str, max: usize, required: bool) -> Result<(), CreationError> {
     if required && text.trim().is_empty() {
-        return Err(CreationError::invalid(field, format!("{field}: must not be empty"), None));
+        return Err(CreationError::invalid(
+            field,
+            format!("{field}: must not be empty"),
+            None,
+        ));
     }
     if text.chars().count() > max {
         return Err(CreationError::invalid(
@@ -103,7 +107,12 @@ fn check_len(field: &str, text: &str, max: usize, required: bool) -> Result<(), 
 
 fn check_script(script: &[Scene], narrated: bool) -> Result<(), CreationError> {
     for (i, scene) in script.iter().enumerate() {
-        check_len(&format!("script[{i}].title"), &scene.title, slides::TITLE_MAX_CHARS, true)?;
+        check_len(
+            &format!("script[{i}].title"),
+            &scene.title,
+            slides::TITLE_MAX_CHARS,
+            true,
+        )?;
         if scene.bullets.len() > slides::BULLETS_MAX {
             return Err(CreationError::invalid(
                 &format!("script[{i}].bullets"),
@@ -116,7 +125,12 @@ fn check_script(script: &[Scene], narrated: bool) -> Result<(), CreationError> {
             check_len(&field, bullet, slides::BULLET_MAX_CHARS, true)?;
         }
         let field = format!("script[{i}].narration");
-        check_len(&field, &scene.narration, slides::NARRATION_MAX_CHARS, narrated)?;
+        check_len(
+            &field,
+            &scene.narration,
+            slides::NARRATION_MAX_CHARS,
+            narrated,
+        )?;
     }
     Ok(())
 }
@@ -138,14 +152,28 @@ pub fn validate(
             strings(TYPES),
         )
     })?;
-    offer
-        .availability(kind)
-        .map_err(|reason| CreationError::invalid("type", format!("type: {kind} is not available: {reason}"), None))?;
+    offer.availability(kind).map_err(|reason| {
+        CreationError::invalid(
+            "type",
+            format!("type: {kind} is not available: {reason}"),
+            None,
+        )
+    })?;
     let prompt = req.prompt.clone().unwrap_or_default();
     check_len("prompt", &prompt, slides::PROMPT_MAX_CHARS, true)?;
     let languages = offer.languages(kind);
-    let language = pick("language", req.language.as_deref(), languages[0], &languages)?;
-    let ratio = pick("aspect_ratio", req.aspect_ratio.as_deref(), slides::DEFAULT_ASPECT_RATIO, &slides::ASPECT_RATIOS)?;
+    let language = pick(
+        "language",
+        req.language.as_deref(),
+        languages[0],
+        &languages,
+    )?;
+    let ratio = pick(
+        "aspect_ratio",
+        req.aspect_ratio.as_deref(),
+        slides::DEFAULT_ASPECT_RATIO,
+        &slides::ASPECT_RATIOS,
+    )?;
     let quality = match req.quality.as_deref() {
         None => slides::DEFAULT_QUALITY,
         Some(q) => slides::quality(q).ok_or_else(|| {
@@ -158,7 +186,8 @@ pub fn validate(
     };
     let (width, height) = slides::frame_size(ratio, quality).expect("catalog ratios and qualities");
     if let Some(url) = &req.webhook_url {
-        request::check_url("webhookUrl", url, policy).map_err(|e| CreationError::invalid("webhookUrl", e.0, None))?;
+        request::check_url("webhookUrl", url, policy)
+            .map_err(|e| CreationError::invalid("webhookUrl", e.0, None))?;
     }
     if kind == "image" {
         for (field, present) in [
@@ -168,7 +197,11 @@ pub fn validate(
             ("script", req.script.is_some()),
         ] {
             if present {
-                return Err(CreationError::invalid(field, format!("{field}: not supported for image"), None));
+                return Err(CreationError::invalid(
+                    field,
+                    format!("{field}: not supported for image"),
+                    None,
+                ));
             }
         }
         let native = request::validate(
@@ -192,7 +225,11 @@ pub fn validate(
         });
     }
 
-    let slides_kind = if kind == "slides_video" { Kind::SlidesVideo } else { Kind::SlideDeck };
+    let slides_kind = if kind == "slides_video" {
+        Kind::SlidesVideo
+    } else {
+        Kind::SlideDeck
+    };
     let range = slides::SCENE_COUNT_MIN..=slides::SCENE_COUNT_MAX;
     let scene_count = req
         .scene_count
@@ -201,7 +238,11 @@ pub fn validate(
     if !range.contains(&scene_count) {
         return Err(CreationError::invalid(
             "scene_count",
-            format!("scene_count: {scene_count} is not between {} and {}", range.start(), range.end()),
+            format!(
+                "scene_count: {scene_count} is not between {} and {}",
+                range.start(),
+                range.end()
+            ),
             None,
         ));
     }
@@ -209,7 +250,10 @@ pub fn validate(
         if script.len() as u32 != scene_count {
             return Err(CreationError::invalid(
                 "script",
-                format!("script: {} scenes given, scene_count is {scene_count}", script.len()),
+                format!(
+                    "script: {} scenes given, scene_count is {scene_count}",
+                    script.len()
+                ),
                 None,
             ));
         }
@@ -225,12 +269,21 @@ pub fn validate(
             .collect();
         Some(pick("voice", req.voice.as_deref(), voices[0], &voices)?.to_owned())
     } else if req.voice.is_some() {
-        return Err(CreationError::invalid("voice", "voice: a slide deck is not narrated", None));
+        return Err(CreationError::invalid(
+            "voice",
+            "voice: a slide deck is not narrated",
+            None,
+        ));
     } else {
         None
     };
     let styles: Vec<&str> = slides::STYLES.iter().map(|s| s.id).collect();
-    let style = pick("style", req.style.as_deref(), slides::DEFAULT_STYLE, &styles)?;
+    let style = pick(
+        "style",
+        req.style.as_deref(),
+        slides::DEFAULT_STYLE,
+        &styles,
+    )?;
     let params = SlidesParams {
         kind: slides_kind,
         prompt,
@@ -323,7 +376,13 @@ mod tests {
     }
 
     fn check(req: CreateCreation) -> Result<Accepted, CreationError> {
-        validate(req, &offer(), &NetPolicy { allow_private_networks: false })
+        validate(
+            req,
+            &offer(),
+            &NetPolicy {
+                allow_private_networks: false,
+            },
+        )
     }
 
     #[test]
@@ -346,24 +405,103 @@ mod tests {
             narration: narration.into(),
         };
         let cases: Vec<(CreateCreation, &str)> = vec![
-            (CreateCreation { kind: "podcast".into(), ..seed() }, "type"),
-            (CreateCreation { kind: "explainer_video".into(), ..seed() }, "type"),
-            (CreateCreation { aspect_ratio: Some("4:3".into()), ..seed() }, "aspect_ratio"),
-            (CreateCreation { language: Some("xx".into()), ..seed() }, "language"),
-            (CreateCreation { voice: Some("en-us".into()), ..seed() }, "voice"),
-            (CreateCreation { style: Some("neon".into()), ..seed() }, "style"),
-            (CreateCreation { quality: Some("4K".into()), ..seed() }, "quality"),
-            (CreateCreation { scene_count: Some(21), ..seed() }, "scene_count"),
-            (CreateCreation { scene_count: Some(0), ..seed() }, "scene_count"),
-            (CreateCreation { prompt: Some("  ".into()), ..seed() }, "prompt"),
-            (CreateCreation { prompt: Some("x".repeat(10_001)), ..seed() }, "prompt"),
-            (CreateCreation { script: Some(vec![scene("a")]), ..seed() }, "script"),
             (
-                CreateCreation { scene_count: Some(1), script: Some(vec![scene("")]), ..seed() },
+                CreateCreation {
+                    kind: "podcast".into(),
+                    ..seed()
+                },
+                "type",
+            ),
+            (
+                CreateCreation {
+                    kind: "explainer_video".into(),
+                    ..seed()
+                },
+                "type",
+            ),
+            (
+                CreateCreation {
+                    aspect_ratio: Some("4:3".into()),
+                    ..seed()
+                },
+                "aspect_ratio",
+            ),
+            (
+                CreateCreation {
+                    language: Some("xx".into()),
+                    ..seed()
+                },
+                "language",
+            ),
+            (
+                CreateCreation {
+                    voice: Some("en-us".into()),
+                    ..seed()
+                },
+                "voice",
+            ),
+            (
+                CreateCreation {
+                    style: Some("neon".into()),
+                    ..seed()
+                },
+                "style",
+            ),
+            (
+                CreateCreation {
+                    quality: Some("4K".into()),
+                    ..seed()
+                },
+                "quality",
+            ),
+            (
+                CreateCreation {
+                    scene_count: Some(21),
+                    ..seed()
+                },
+                "scene_count",
+            ),
+            (
+                CreateCreation {
+                    scene_count: Some(0),
+                    ..seed()
+                },
+                "scene_count",
+            ),
+            (
+                CreateCreation {
+                    prompt: Some("  ".into()),
+                    ..seed()
+                },
+                "prompt",
+            ),
+            (
+                CreateCreation {
+                    prompt: Some("x".repeat(10_001)),
+                    ..seed()
+                },
+                "prompt",
+            ),
+            (
+                CreateCreation {
+                    script: Some(vec![scene("a")]),
+                    ..seed()
+                },
+                "script",
+            ),
+            (
+                CreateCreation {
+                    scene_count: Some(1),
+                    script: Some(vec![scene("")]),
+                    ..seed()
+                },
                 "script[0].narration",
             ),
             (
-                CreateCreation { webhook_url: Some("http://127.0.0.1/hook".into()), ..seed() },
+                CreateCreation {
+                    webhook_url: Some("http://127.0.0.1/hook".into()),
+                    ..seed()
+                },
                 "webhookUrl",
             ),
         ];
@@ -383,7 +521,10 @@ mod tests {
         .unwrap();
         let accepted = check(req).unwrap();
         let params: SlidesParams = serde_json::from_value(accepted.params).unwrap();
-        assert_eq!((params.scene_count, params.voice, params.height), (2, None, 1080));
+        assert_eq!(
+            (params.scene_count, params.voice, params.height),
+            (2, None, 1080)
+        );
         assert_eq!(params.style, "tech_blue");
         assert_eq!(accepted.price, 8);
     }

@@ -72,7 +72,11 @@ impl CreationError {
     }
 
     pub fn not_found(what: &str) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found"))
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("{what} not found"),
+        )
     }
 
     pub fn not_cancellable(status: &str) -> Self {
@@ -91,7 +95,12 @@ impl From<ApiError> for CreationError {
         let status = err.status();
         match err {
             ApiError::BadRequest(message) => {
-                let field = message.split(':').next().unwrap_or_default().trim().to_owned();
+                let field = message
+                    .split(':')
+                    .next()
+                    .unwrap_or_default()
+                    .trim()
+                    .to_owned();
                 Self::invalid(&field, message, None)
             }
             ApiError::Unauthorized(message) => Self::new(status, "invalid_api_key", message),
@@ -101,7 +110,9 @@ impl From<ApiError> for CreationError {
             ApiError::InsufficientCredits(message) => {
                 Self::new(status, "insufficient_credits", message)
             }
-            ApiError::Unavailable => Self::new(status, "unavailable", "service temporarily unavailable"),
+            ApiError::Unavailable => {
+                Self::new(status, "unavailable", "service temporarily unavailable")
+            }
             ApiError::Internal(cause) => {
                 let mut err = Self::new(status, "internal", "internal server error");
                 err.cause = Some(format!("{cause:#}"));
@@ -125,7 +136,13 @@ impl From<anyhow::Error> for CreationError {
 
 impl IntoResponse for CreationError {
     fn into_response(self) -> Response {
-        let mut response = (self.status, Json(ErrorBody { detail: self.detail })).into_response();
+        let mut response = (
+            self.status,
+            Json(ErrorBody {
+                detail: self.detail,
+            }),
+        )
+            .into_response();
         if self.status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
@@ -157,6 +174,9 @@ mod tests {
         assert_eq!(err.detail.message, "internal server error");
         assert_eq!(err.cause.as_deref(), Some("db password"));
         let err = CreationError::from(ApiError::InsufficientCredits("x".into()));
-        assert_eq!((err.status.as_u16(), err.detail.code), (402, "insufficient_credits"));
+        assert_eq!(
+            (err.status.as_u16(), err.detail.code),
+            (402, "insufficient_credits")
+        );
     }
 }

@@ -32,12 +32,18 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/openapi/v1/me", get(read::me))
         .route("/openapi/v1/catalog", get(read::catalog))
-        .route("/openapi/v1/creations", get(read::list).post(create::create))
+        .route(
+            "/openapi/v1/creations",
+            get(read::list).post(create::create),
+        )
         .route("/openapi/v1/creations/{creation_id}", get(read::detail))
         .route("/openapi/v1/creations/jobs/{job_id}", get(read::job))
         .route("/openapi/v1/creations/jobs/{job_id}/cancel", post(cancel))
         .route("/openapi/v1/openapi.json", get(document))
-        .route("/openapi/v1/health", get(|| async { Json(serde_json::json!({"status": "ok"})) }))
+        .route(
+            "/openapi/v1/health",
+            get(|| async { Json(serde_json::json!({"status": "ok"})) }),
+        )
 }
 
 /// Cancel a creation's job while it is queued: it ends `cancelled`, its credits come back
@@ -92,7 +98,9 @@ struct Security;
 
 impl utoipa::Modify for Security {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+        use utoipa::openapi::security::{
+            ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme,
+        };
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "kgpApiKey",

@@ -29,7 +29,11 @@ pub struct CreationRow {
 }
 
 impl CreationRow {
-    pub async fn of_job(pool: &PgPool, client: &ClientId, job_id: &str) -> sqlx::Result<Option<Self>> {
+    pub async fn of_job(
+        pool: &PgPool,
+        client: &ClientId,
+        job_id: &str,
+    ) -> sqlx::Result<Option<Self>> {
         sqlx::query_as(
             "SELECT id, job_id, type, created_at FROM creations WHERE job_id = $1 AND client_id = $2",
         )
@@ -75,12 +79,19 @@ pub fn job_view(creation: &CreationRow, job: &JobRow) -> Value {
     let step = match job.status.as_str() {
         "queued" => "queued".to_owned(),
         "succeeded" => "done".to_owned(),
-        "running" => job.current_step.clone().unwrap_or_else(|| "starting".to_owned()),
+        "running" => job
+            .current_step
+            .clone()
+            .unwrap_or_else(|| "starting".to_owned()),
         other => other.to_owned(),
     };
-    let error = job.error_code.as_ref().filter(|_| job.status != "succeeded").map(|code| {
-        json!({"code": code, "message": job.error_message.clone().unwrap_or_default()})
-    });
+    let error = job
+        .error_code
+        .as_ref()
+        .filter(|_| job.status != "succeeded")
+        .map(
+            |code| json!({"code": code, "message": job.error_message.clone().unwrap_or_default()}),
+        );
     json!({
         "job_id": job.id,
         "creation_id": creation.id,
@@ -112,7 +123,11 @@ pub fn summary(creation: &CreationRow, job: &JobRow) -> Value {
     })
 }
 
-async fn job_of(state: &AppState, client: &ClientId, creation: &CreationRow) -> Result<JobRow, CreationError> {
+async fn job_of(
+    state: &AppState,
+    client: &ClientId,
+    creation: &CreationRow,
+) -> Result<JobRow, CreationError> {
     store::get(&state.pool, client, &creation.job_id)
         .await?
         .ok_or_else(|| CreationError::not_found("job"))
@@ -152,7 +167,9 @@ struct AssetRow {
 /// request came to (`X-Forwarded-Proto`/`-Host` when behind a proxy).
 fn base_url(headers: &HeaderMap) -> String {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let host = header("x-forwarded-host").or(header("host")).unwrap_or("localhost");
+    let host = header("x-forwarded-host")
+        .or(header("host"))
+        .unwrap_or("localhost");
     let scheme = header("x-forwarded-proto").unwrap_or("http");
     format!("{scheme}://{host}")
 }
@@ -166,14 +183,20 @@ async fn read_manifest(state: &AppState, key: &str) -> Result<Manifest, Creation
         .key(key)
         .send()
         .await
-        .map_err(|err| anyhow::anyhow!("reading {key}: {}", aws_sdk_s3::error::DisplayErrorContext(&err)))?;
+        .map_err(|err| {
+            anyhow::anyhow!(
+                "reading {key}: {}",
+                aws_sdk_s3::error::DisplayErrorContext(&err)
+            )
+        })?;
     let bytes = object
         .body
         .collect()
         .await
         .map_err(|err| anyhow::anyhow!("reading {key}: {err}"))?
         .into_bytes();
-    Ok(serde_json::from_slice(&bytes).map_err(|err| anyhow::anyhow!("{key} is not a manifest: {err}"))?)
+    Ok(serde_json::from_slice(&bytes)
+        .map_err(|err| anyhow::anyhow!("{key} is not a manifest: {err}"))?)
 }
 
 /// A creation: `main_url`, `artifacts[]` and `scenes[]` once it is ready, with its settings
@@ -189,14 +212,26 @@ pub async fn detail(
     Path(creation_id): Path<String>,
 ) -> Result<Json<Value>, CreationError> {
     let caller = caller?;
-    let id: i64 = creation_id.parse().map_err(|_| CreationError::not_found("creation"))?;
+    let id: i64 = creation_id
+        .parse()
+        .map_err(|_| CreationError::not_found("creation"))?;
     let creation = CreationRow::by_id(&state.pool, &caller.client, id)
         .await?
         .ok_or_else(|| CreationError::not_found("creation"))?;
     let job = job_of(&state, &caller.client, &creation).await?;
     let mut answer = summary(&creation, &job);
     let params = &job.params;
-    for key in ["prompt", "language", "aspect_ratio", "quality", "scene_count", "voice", "style", "width", "height"] {
+    for key in [
+        "prompt",
+        "language",
+        "aspect_ratio",
+        "quality",
+        "scene_count",
+        "voice",
+        "style",
+        "width",
+        "height",
+    ] {
         answer[key] = params.get(key).cloned().unwrap_or(Value::Null);
     }
     answer["updated_at"] = json!(job.updated_at);
@@ -230,7 +265,11 @@ pub async fn detail(
             "height": asset.height,
         })
     };
-    let Some(manifest_asset) = assets.iter().rev().find(|a| a.content_type == manifest::CONTENT_TYPE) else {
+    let Some(manifest_asset) = assets
+        .iter()
+        .rev()
+        .find(|a| a.content_type == manifest::CONTENT_TYPE)
+    else {
         // An image creation: its one output is the result.
         let artifacts: Vec<Value> = assets.iter().map(|a| artifact(a, "image", "png")).collect();
         answer["main_url"] = json!(assets.first().map(url));
@@ -241,7 +280,9 @@ pub async fn detail(
     let manifest = read_manifest(&state, &manifest_asset.s3_key).await?;
     let mut artifacts = Vec::new();
     for entry in &manifest.artifacts {
-        let Some(asset) = at(entry.position) else { continue };
+        let Some(asset) = at(entry.position) else {
+            continue;
+        };
         let mut value = artifact(asset, &entry.kind, &entry.format);
         value["is_main"] = json!(entry.main);
         if let Some(language) = &entry.language {
@@ -294,11 +335,27 @@ pub struct ListQuery {
     status: Option<String>,
 }
 
-fn number(field: &str, raw: Option<&str>, default: i64, range: std::ops::RangeInclusive<i64>) -> Result<i64, CreationError> {
+fn number(
+    field: &str,
+    raw: Option<&str>,
+    default: i64,
+    range: std::ops::RangeInclusive<i64>,
+) -> Result<i64, CreationError> {
     let Some(raw) = raw else { return Ok(default) };
-    raw.parse::<i64>().ok().filter(|n| range.contains(n)).ok_or_else(|| {
-        CreationError::invalid(field, format!("{field}: must be a whole number from {} to {}", range.start(), range.end()), None)
-    })
+    raw.parse::<i64>()
+        .ok()
+        .filter(|n| range.contains(n))
+        .ok_or_else(|| {
+            CreationError::invalid(
+                field,
+                format!(
+                    "{field}: must be a whole number from {} to {}",
+                    range.start(),
+                    range.end()
+                ),
+                None,
+            )
+        })
 }
 
 /// The caller's creations, newest first, a page at a time.
@@ -362,16 +419,23 @@ pub async fn list(
         let job = job_of(&state, &caller.client, creation).await?;
         items.push(summary(creation, &job));
     }
-    Ok(Json(json!({"items": items, "page": page, "page_size": page_size, "total": total})))
+    Ok(Json(
+        json!({"items": items, "page": page, "page_size": page_size, "total": total}),
+    ))
 }
 
 /// Who the key belongs to, that it can create, its credits and the limits in force.
 #[utoipa::path(get, path = "/openapi/v1/me", tag = "creations",
     responses((status = 200, description = "client_id, api_key {kind, can_create}, credits, limits", body = Object),
               (status = 401, body = super::error::ErrorBody)))]
-pub async fn me(State(state): State<AppState>, caller: Result<Caller, ApiError>) -> Result<Json<Value>, CreationError> {
+pub async fn me(
+    State(state): State<AppState>,
+    caller: Result<Caller, ApiError>,
+) -> Result<Json<Value>, CreationError> {
     let caller = caller?;
-    let balance = credits::statement(&state.pool, caller.client.as_str(), 1).await?.balance;
+    let balance = credits::statement(&state.pool, caller.client.as_str(), 1)
+        .await?
+        .balance;
     let config = &state.config;
     Ok(Json(json!({
         "client_id": caller.client.as_str(),
@@ -397,7 +461,10 @@ pub async fn me(State(state): State<AppState>, caller: Result<Caller, ApiError>)
 #[utoipa::path(get, path = "/openapi/v1/catalog", tag = "creations",
     responses((status = 200, description = "content_types with ratios, qualities, scene counts, languages, voices, styles, prices", body = Object),
               (status = 401, body = super::error::ErrorBody)))]
-pub async fn catalog(State(state): State<AppState>, caller: Result<Caller, ApiError>) -> Result<Json<Value>, CreationError> {
+pub async fn catalog(
+    State(state): State<AppState>,
+    caller: Result<Caller, ApiError>,
+) -> Result<Json<Value>, CreationError> {
     caller?;
     Ok(Json(super::catalog::document(&state.offer)))
 }
