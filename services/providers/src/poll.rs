@@ -74,6 +74,20 @@ pub enum PollError {
     Deadline { last_error: Option<ProviderError> },
 }
 
+/// The worker's view: a classified failure keeps its class; our deadline is `timed_out`, final
+/// (the caller cancels upstream first where the provider allows it).
+impl From<PollError> for atelier_worker::EngineError {
+    fn from(err: PollError) -> Self {
+        match err {
+            PollError::Provider(err) => err.into(),
+            PollError::Deadline { .. } => atelier_worker::EngineError::fatal(
+                "timed_out",
+                "the upstream task did not finish before the job's deadline",
+            ),
+        }
+    }
+}
+
 /// Calls `check` until it is ready, a non-retryable error or the deadline. Retryable errors
 /// (429, 5xx, network) are waited out like a pending status, honouring their `Retry-After`.
 /// `wake` (a callback arrived) cuts the current wait short. Drop the future to stop early.

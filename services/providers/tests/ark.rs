@@ -209,6 +209,15 @@ async fn submit_errors_and_unknown_outcomes() {
         );
     }
     assert_eq!(fake.submits(), 4);
+    let bad = VideoRequest {
+        ratio: Some("5:4".into()),
+        ..video()
+    };
+    let err = client.create_video_task(&bad).await.unwrap_err();
+    assert_eq!(
+        (err.class, err.code.as_deref()),
+        (ErrorClass::InvalidRequest, Some("InvalidParameter"))
+    );
 }
 
 #[tokio::test]

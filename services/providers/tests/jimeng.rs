@@ -225,3 +225,63 @@ async fn task_failures_and_submit_errors_are_classified() {
     }
     assert_eq!(fake.submits(), 7);
 }
+
+/// Sends a hand-signed submit, to show what the fake's verifier refuses.
+async fn raw_submit(
+    fake: &FakeJimeng,
+    signed_body: &[u8],
+    sent_body: &[u8],
+    x_date: &str,
+) -> (u16, serde_json::Value) {
+    use atelier_providers::jimeng::sign;
+    let query = vec![
+        ("Action".to_owned(), "CVSync2AsyncSubmitTask".to_owned()),
+        ("Version".to_owned(), "2022-08-31".to_owned()),
+    ];
+    let host = fake.server.addr.to_string();
+    let request = sign::SignedRequest {
+        method: "POST",
+        host: &host,
+        path: "/",
+        query: &query,
+        content_type: "application/json",
+        body: signed_body,
+        x_date,
+    };
+    let signature = sign::sign(&request, AK, SK);
+    let response = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .post(
+            fake.server
+                .url("/?Action=CVSync2AsyncSubmitTask&Version=2022-08-31"),
+        )
+        .header("content-type", "application/json")
+        .header("x-date", x_date)
+        .header("x-content-sha256", signature.x_content_sha256)
+        .header("authorization", signature.authorization)
+        .body(sent_body.to_vec())
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn a_tampered_body_or_a_skewed_clock_is_refused() {
+    let fake = FakeJimeng::start(AK, SK).await;
+    let body = br#"{"req_key":"jimeng_t2i_v40","prompt":"a fox"}"#;
+    let now = chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
+    let (status, answer) = raw_submit(&fake, body, body, &now).await;
+    assert_eq!((status, answer["code"].as_i64()), (200, Some(10000)));
+    let tampered = br#"{"req_key":"jimeng_t2i_v40","prompt":"a wolf"}"#;
+    let (status, answer) = raw_submit(&fake, body, tampered, &now).await;
+    assert_eq!(
+        (status, answer["ResponseMetadata"]["Error"]["Code"].as_str()),
+        (401, Some("SignatureDoesNotMatch"))
+    );
+    let (status, _) = raw_submit(&fake, body, body, "20200101T000000Z").await;
+    assert_eq!(status, 401);
+    assert_eq!((fake.submits(), fake.signature_failures()), (1, 2));
+}

@@ -2,6 +2,8 @@
 //! delete) that follow a scripted timeline and POST every status change to `callback_url`,
 //! Seedream (`/api/v3/images/generations`), and `/files/*` serving the outputs.
 
+mod tasks;
+
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -15,7 +17,7 @@ use axum::routing::{get, post};
 use base64::Engine as _;
 use serde_json::{Value, json};
 
-use super::server::{FakeServer, Fault, Faults, Phase, Step, TaskPlan, Timeline, mp4, png, render};
+use super::server::{FakeServer, Fault, Faults, Step, TaskPlan, Timeline, mp4, png, render};
 
 /// How a task ends once its timeline is over.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,7 +44,7 @@ pub fn quick_success() -> ArkPlan {
 }
 
 #[derive(Debug)]
-struct Task {
+pub(super) struct Task {
     body: Value,
     plan: ArkPlan,
     timeline: Timeline,
@@ -99,10 +101,10 @@ impl FakeArk {
                 .expect("client"),
         });
         let router = Router::new()
-            .route("/api/v3/contents/generations/tasks", post(create))
+            .route("/api/v3/contents/generations/tasks", post(tasks::create))
             .route(
                 "/api/v3/contents/generations/tasks/{id}",
-                get(read).delete(delete),
+                get(tasks::read).delete(tasks::delete),
             )
             .route("/api/v3/images/generations", post(seedream))
             .route("/files/{name}", get(file))
@@ -168,9 +170,9 @@ impl FakeArk {
     }
 }
 
-type St = State<Arc<Shared>>;
+pub(super) type St = State<Arc<Shared>>;
 
-fn error(status: u16, code: &str, message: &str, kind: &str) -> (u16, Value) {
+pub(super) fn error(status: u16, code: &str, message: &str, kind: &str) -> (u16, Value) {
     let message = format!("{message} Request id: 021fake");
     (
         status,
@@ -179,7 +181,7 @@ fn error(status: u16, code: &str, message: &str, kind: &str) -> (u16, Value) {
 }
 
 /// The exact shapes from providers.md §2.7.
-fn shape(fault: &Fault) -> (u16, Value) {
+pub(super) fn shape(fault: &Fault) -> (u16, Value) {
     match fault {
         Fault::RateLimited { .. } => error(
             429,
@@ -209,7 +211,7 @@ fn shape(fault: &Fault) -> (u16, Value) {
     }
 }
 
-fn authorized(state: &Shared, headers: &HeaderMap) -> Option<Response> {
+pub(super) fn authorized(state: &Shared, headers: &HeaderMap) -> Option<Response> {
     let auth = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
@@ -223,191 +225,6 @@ fn authorized(state: &Shared, headers: &HeaderMap) -> Option<Response> {
         );
         (StatusCode::from_u16(status).unwrap(), axum::Json(body)).into_response()
     })
-}
-
-fn status_of(task: &mut Task, count_read: bool) -> &'static str {
-    if task.cancelled {
-        return "cancelled";
-    }
-    let phase = if count_read {
-        task.timeline.observe()
-    } else {
-        task.timeline.peek()
-    };
-    match (phase, &task.plan.outcome) {
-        (Phase::Queued, _) => "queued",
-        (Phase::Running, _) => "running",
-        (Phase::Done, ArkOutcome::Succeed) => "succeeded",
-        (Phase::Done, ArkOutcome::Fail { .. }) => "failed",
-        (Phase::Done, ArkOutcome::Expire) => "expired",
-    }
-}
-
-/// The GET body for a task in `status` (the documented sample's fields).
-fn task_json(base: &str, id: &str, task: &Task, status: &str) -> Value {
-    let mut body = json!({
-        "id": id, "model": task.body["model"], "status": status,
-        "created_at": 1765510475, "updated_at": 1765510559, "service_tier": "default",
-        "execution_expires_after": task.body["execution_expires_after"].as_u64().unwrap_or(172800),
-    });
-    match (status, &task.plan.outcome) {
-        ("succeeded", _) => {
-            body["content"] = json!({"video_url": format!("{base}/files/{id}.mp4")});
-            body["usage"] = json!({"completion_tokens": 246840, "total_tokens": 246840});
-            body["resolution"] = task
-                .body
-                .get("resolution")
-                .cloned()
-                .unwrap_or(json!("720p"));
-            body["ratio"] = task.body.get("ratio").cloned().unwrap_or(json!("16:9"));
-            body["duration"] = task.body.get("duration").cloned().unwrap_or(json!(5));
-            body["framespersecond"] = json!(24);
-        }
-        ("failed", ArkOutcome::Fail { code, message }) => {
-            body["error"] = json!({"code": code, "message": message})
-        }
-        _ => {}
-    }
-    body
-}
-
-async fn create(
-    State(state): St,
-    headers: HeaderMap,
-    axum::Json(body): axum::Json<Value>,
-) -> Response {
-    if let Some(denied) = authorized(&state, &headers) {
-        return denied;
-    }
-    state.submits.fetch_add(1, Ordering::SeqCst);
-    if let Some(fault) = state.submit_faults.next() {
-        return render(fault, shape);
-    }
-    let has_text = body["content"]
-        .as_array()
-        .is_some_and(|c| c.iter().any(|i| i["type"] == "text"));
-    if body["model"].as_str().unwrap_or_default().is_empty() || !has_text {
-        let (status, body) = error(
-            400,
-            "MissingParameter",
-            "model and a text content item are required.",
-            "BadRequest",
-        );
-        return (StatusCode::from_u16(status).unwrap(), axum::Json(body)).into_response();
-    }
-    let n = state.next_id.fetch_add(1, Ordering::SeqCst);
-    let id = format!("cgt-20250101{n:06}-fake");
-    let plan = state
-        .plans
-        .lock()
-        .unwrap()
-        .pop_front()
-        .unwrap_or_else(quick_success);
-    let callback = body["callback_url"].as_str().map(str::to_owned);
-    let task = Task {
-        timeline: Timeline::new(&plan),
-        body,
-        plan,
-        cancelled: false,
-    };
-    state.tasks.lock().unwrap().insert(id.clone(), task);
-    if let Some(url) = callback {
-        tokio::spawn(send_callbacks(Arc::clone(&state), id.clone(), url));
-    }
-    axum::Json(json!({"id": id})).into_response()
-}
-
-/// Posts the task's JSON at every status change until it ends, like Ark's callback (unsigned,
-/// one POST per change). Watches the timeline on a short tick: a provider-side timer.
-async fn send_callbacks(state: Arc<Shared>, id: String, url: String) {
-    let mut last = "";
-    loop {
-        let snapshot = {
-            let mut tasks = state.tasks.lock().unwrap();
-            let Some(task) = tasks.get_mut(&id) else {
-                return;
-            };
-            let status = status_of(task, false);
-            (status != last).then(|| {
-                (
-                    status,
-                    task_json(&state.base.lock().unwrap(), &id, task, status),
-                )
-            })
-        };
-        if let Some((status, body)) = snapshot {
-            let copies = if *state.duplicate_callbacks.lock().unwrap() {
-                2
-            } else {
-                1
-            };
-            for _ in 0..copies {
-                let _ = state.http.post(&url).json(&body).send().await;
-                state.callbacks_sent.fetch_add(1, Ordering::SeqCst);
-            }
-            last = status;
-            if !matches!(status, "queued" | "running") {
-                return;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-async fn read(State(state): St, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    if let Some(denied) = authorized(&state, &headers) {
-        return denied;
-    }
-    state.polls.fetch_add(1, Ordering::SeqCst);
-    if let Some(fault) = state.poll_faults.next() {
-        return render(fault, shape);
-    }
-    let mut tasks = state.tasks.lock().unwrap();
-    let Some(task) = tasks.get_mut(&id) else {
-        let (status, body) = error(
-            404,
-            "ResourceNotFound",
-            "The specified task is not found.",
-            "NotFound",
-        );
-        return (StatusCode::from_u16(status).unwrap(), axum::Json(body)).into_response();
-    };
-    let status = status_of(task, true);
-    axum::Json(task_json(&state.base.lock().unwrap(), &id, task, status)).into_response()
-}
-
-/// Queued: cancelled. Running: refused. Finished: deleted (providers.md §2.4).
-async fn delete(State(state): St, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    if let Some(denied) = authorized(&state, &headers) {
-        return denied;
-    }
-    let mut tasks = state.tasks.lock().unwrap();
-    let Some(task) = tasks.get_mut(&id) else {
-        let (status, body) = error(
-            404,
-            "ResourceNotFound",
-            "The specified task is not found.",
-            "NotFound",
-        );
-        return (StatusCode::from_u16(status).unwrap(), axum::Json(body)).into_response();
-    };
-    match status_of(task, false) {
-        "queued" => task.cancelled = true,
-        // The code for this refusal is not documented; this one is a guess.
-        "running" | "cancelled" => {
-            let (status, body) = error(
-                400,
-                "InvalidAction.TaskNotCancellable",
-                "The task cannot be cancelled in its current status.",
-                "BadRequest",
-            );
-            return (StatusCode::from_u16(status).unwrap(), axum::Json(body)).into_response();
-        }
-        _ => {
-            tasks.remove(&id);
-        }
-    }
-    StatusCode::OK.into_response()
 }
 
 async fn seedream(
