@@ -53,7 +53,7 @@ pub fn frame_size(aspect_ratio: &str, quality: &str) -> Option<(u32, u32)> {
         "2:3" => (2, 3),
         _ => return None,
     };
-    let long = |a: u32, b: u32| (short * a / b + 1) / 2 * 2;
+    let long = |a: u32, b: u32| (short * a / b).div_ceil(2) * 2;
     Some(if w >= h {
         (long(w, h), short)
     } else {

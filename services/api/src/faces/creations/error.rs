@@ -32,8 +32,12 @@ pub struct ErrorBody {
     pub detail: Detail,
 }
 
+/// Boxed: errors travel through every `Result` of the face, and most of those are `Ok`.
 #[derive(Debug)]
-pub struct CreationError {
+pub struct CreationError(Box<Inner>);
+
+#[derive(Debug)]
+struct Inner {
     status: StatusCode,
     detail: Detail,
     /// The cause of a server error, for the request log only.
@@ -42,7 +46,7 @@ pub struct CreationError {
 
 impl CreationError {
     fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self {
+        Self(Box::new(Inner {
             status,
             detail: Detail {
                 code,
@@ -52,23 +56,23 @@ impl CreationError {
                 status: None,
             },
             cause: None,
-        }
+        }))
     }
 
     /// A field that breaks a rule; `allowed` lists the values that would pass, if a list.
     pub fn invalid(field: &str, message: impl Into<String>, allowed: Option<Vec<String>>) -> Self {
         let mut err = Self::new(StatusCode::BAD_REQUEST, "validation_failed", message);
-        err.detail.field = Some(field.to_owned());
-        err.detail.allowed = allowed;
+        err.0.detail.field = Some(field.to_owned());
+        err.0.detail.allowed = allowed;
         err
     }
 
     pub fn code(&self) -> &'static str {
-        self.detail.code
+        self.0.detail.code
     }
 
     pub fn field(&self) -> Option<&str> {
-        self.detail.field.as_deref()
+        self.0.detail.field.as_deref()
     }
 
     pub fn not_found(what: &str) -> Self {
@@ -85,7 +89,7 @@ impl CreationError {
             "job_not_cancellable",
             format!("the job is {status}; only a queued job can be cancelled"),
         );
-        err.detail.status = Some(status.to_owned());
+        err.0.detail.status = Some(status.to_owned());
         err
     }
 }
@@ -115,7 +119,7 @@ impl From<ApiError> for CreationError {
             }
             ApiError::Internal(cause) => {
                 let mut err = Self::new(status, "internal", "internal server error");
-                err.cause = Some(format!("{cause:#}"));
+                err.0.cause = Some(format!("{cause:#}"));
                 err
             }
         }
@@ -136,25 +140,24 @@ impl From<anyhow::Error> for CreationError {
 
 impl IntoResponse for CreationError {
     fn into_response(self) -> Response {
-        let mut response = (
-            self.status,
-            Json(ErrorBody {
-                detail: self.detail,
-            }),
-        )
-            .into_response();
-        if self.status == StatusCode::UNAUTHORIZED {
+        let Inner {
+            status,
+            detail,
+            cause,
+        } = *self.0;
+        let mut response = (status, Json(ErrorBody { detail })).into_response();
+        if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("ApiKey header=\"X-KGP-Api-Key\""),
             );
         }
-        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+        if status == StatusCode::SERVICE_UNAVAILABLE {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
         }
-        if let Some(cause) = self.cause {
+        if let Some(cause) = cause {
             response.extensions_mut().insert(ErrorDetail(cause));
         }
         response
@@ -168,14 +171,14 @@ mod tests {
     #[test]
     fn core_errors_keep_their_status_and_get_a_code() {
         let err = CreationError::from(ApiError::BadRequest("webhookUrl: not allowed".into()));
-        assert_eq!(err.status, StatusCode::BAD_REQUEST);
-        assert_eq!(err.detail.field.as_deref(), Some("webhookUrl"));
+        assert_eq!(err.0.status, StatusCode::BAD_REQUEST);
+        assert_eq!(err.0.detail.field.as_deref(), Some("webhookUrl"));
         let err = CreationError::from(ApiError::Internal(anyhow::anyhow!("db password")));
-        assert_eq!(err.detail.message, "internal server error");
-        assert_eq!(err.cause.as_deref(), Some("db password"));
+        assert_eq!(err.0.detail.message, "internal server error");
+        assert_eq!(err.0.cause.as_deref(), Some("db password"));
         let err = CreationError::from(ApiError::InsufficientCredits("x".into()));
         assert_eq!(
-            (err.status.as_u16(), err.detail.code),
+            (err.0.status.as_u16(), err.0.detail.code),
             (402, "insufficient_credits")
         );
     }
