@@ -47,7 +47,7 @@ impl ErrorClass {
 
 /// A classified failure of one provider call.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{provider} {}{}: {message}", class.as_str(), code.as_ref().map(|c| format!(" ({c})")).unwrap_or_default())]
+#[error("{provider} {}{}: {message}", class.as_str(), CodeSuffix(code))]
 pub struct ProviderError {
     pub provider: Provider,
     pub class: ErrorClass,
@@ -148,6 +148,18 @@ impl From<ProviderError> for EngineError {
     }
 }
 
+/// ` (code)` when there is a code, nothing otherwise.
+struct CodeSuffix<'a>(&'a Option<String>);
+
+impl std::fmt::Display for CodeSuffix<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(code) => write!(f, " ({code})"),
+            None => Ok(()),
+        }
+    }
+}
+
 fn truncate(mut message: String) -> String {
     if let Some((at, _)) = message.char_indices().nth(MAX_MESSAGE_CHARS) {
         message.truncate(at);
@@ -224,6 +236,10 @@ mod tests {
         )
         .redact(&["sk-live-123456"]);
         assert!(!format!("{err} {err:?}").contains("sk-live-123456"));
+        assert_eq!(
+            err.with_code("invalid_api_key").to_string(),
+            "openai provider_unavailable (invalid_api_key): Incorrect API key provided: ***"
+        );
         let long = ProviderError::retryable(Provider::Ark, "x".repeat(2000));
         assert_eq!(long.message.chars().count(), MAX_MESSAGE_CHARS + 1);
         assert_eq!(

@@ -49,9 +49,7 @@ pub fn decode_base64(
         Some((prefix, rest)) if prefix.starts_with("data:") => rest,
         _ => encoded,
     };
-    if encoded.len() / 4 * 3 > max_bytes.saturating_add(3) {
-        return Err(too_large(provider, max_bytes));
-    }
+    // Line breaks (MIME-style base64) are dropped first, so the size check counts only data.
     let compact: String;
     let encoded = if encoded.bytes().any(|b| b.is_ascii_whitespace()) {
         compact = encoded
@@ -62,6 +60,9 @@ pub fn decode_base64(
     } else {
         encoded
     };
+    if encoded.len() / 4 * 3 > max_bytes.saturating_add(3) {
+        return Err(too_large(provider, max_bytes));
+    }
     let engine = base64::engine::GeneralPurpose::new(
         &base64::alphabet::STANDARD,
         base64::engine::GeneralPurposeConfig::new()

@@ -136,6 +136,37 @@ async fn inpaint_sends_the_source_then_a_single_channel_mask() {
 }
 
 #[tokio::test]
+async fn upscale_sends_one_inline_image() {
+    let fake = FakeJimeng::start(AK, SK).await;
+    let client = client_for(&fake, SK);
+    fake.set_images_per_task(1);
+    let request = JimengRequest::Upscale {
+        req_key: "jimeng_i2i_seed3_tilesr_cvtob".into(),
+        image: png(16, 16).into(),
+        resolution: Some("4k".into()),
+        scale: Some(50),
+    };
+    let id = client.submit(&request).await.unwrap();
+    let body = fake.task_body(id.as_str()).unwrap();
+    assert_eq!(body["binary_data_base64"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        (body["resolution"].as_str(), body["scale"].as_u64()),
+        (Some("4k"), Some(50))
+    );
+    let images = client
+        .wait_images(
+            request.req_key(),
+            &id,
+            &common::fast_poll(),
+            common::deadline(30),
+            &Notify::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(images.images.len(), 1);
+}
+
+#[tokio::test]
 async fn task_failures_and_submit_errors_are_classified() {
     let fake = FakeJimeng::start(AK, SK).await;
     let client = client_for(&fake, SK);
