@@ -42,13 +42,10 @@ fn task_json(base: &str, id: &str, task: &Task, status: &str) -> Value {
         ("succeeded", _) => {
             body["content"] = json!({"video_url": format!("{base}/files/{id}.mp4")});
             body["usage"] = json!({"completion_tokens": 246840, "total_tokens": 246840});
-            body["resolution"] = task
-                .body
-                .get("resolution")
-                .cloned()
-                .unwrap_or(json!("720p"));
-            body["ratio"] = task.body.get("ratio").cloned().unwrap_or(json!("16:9"));
-            body["duration"] = task.body.get("duration").cloned().unwrap_or(json!(5));
+            let effective = effective_parameters(&task.body);
+            body["resolution"] = effective["resolution"].clone();
+            body["ratio"] = effective["ratio"].clone();
+            body["duration"] = effective["duration"].clone();
             body["framespersecond"] = json!(24);
         }
         ("failed", ArkOutcome::Fail { code, message }) => {
@@ -248,4 +245,55 @@ fn invalid_parameter(body: &Value) -> Option<String> {
     (!images_ok).then(|| {
         "The parameter `content.image_url.url` specified in the request is not valid.".to_owned()
     })
+}
+
+/// The output parameters a task runs with: strict body fields, else the legacy commands in the
+/// text (`--rs 720p --rt 16:9 --dur 5`, or the long names), else the defaults. Body fields
+/// win; the real precedence is unconfirmed (providers.md §9). Bad command values fall back
+/// silently ("loose validation").
+pub(super) fn effective_parameters(body: &Value) -> Value {
+    let text = body["content"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|item| item["type"] == "text")
+        .and_then(|item| item["text"].as_str())
+        .unwrap_or_default();
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let command = |names: &[&str]| {
+        words
+            .windows(2)
+            .find(|pair| names.contains(&pair[0]))
+            .map(|pair| pair[1].to_owned())
+    };
+    let resolution = command(&["--rs", "--resolution"])
+        .filter(|v| ["480p", "720p", "1080p"].contains(&v.as_str()));
+    let ratio = command(&["--rt", "--ratio"]).filter(|v| {
+        ["16:9", "4:3", "1:1", "3:4", "9:16", "21:9", "adaptive"].contains(&v.as_str())
+    });
+    let duration = command(&["--dur", "--duration"]).and_then(|v| v.parse::<i64>().ok());
+    json!({
+        "resolution": body.get("resolution").cloned().or(resolution.map(Value::from)).unwrap_or(json!("720p")),
+        "ratio": body.get("ratio").cloned().or(ratio.map(Value::from)).unwrap_or(json!("16:9")),
+        "duration": body.get("duration").cloned().or(duration.map(Value::from)).unwrap_or(json!(5)),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn body_fields_win_over_text_commands() {
+        let body = json!({"content": [{"type": "text", "text": "a boat --rs 1080p --rt 9:16 --dur 8"}], "ratio": "1:1"});
+        assert_eq!(
+            effective_parameters(&body),
+            json!({"resolution": "1080p", "ratio": "1:1", "duration": 8})
+        );
+        let loose = json!({"content": [{"type": "text", "text": "a boat --resolution 9000p --duration x"}]});
+        assert_eq!(
+            effective_parameters(&loose),
+            json!({"resolution": "720p", "ratio": "16:9", "duration": 5})
+        );
+    }
 }
