@@ -163,6 +163,7 @@ async fn a_wrong_key_is_the_operators_problem_and_never_echoed() {
         ("ATELIER_OPENAI_API_KEY", KEY.into()),
         ("ATELIER_OPENAI_BASE_URL", fake.base_url()),
     ]);
+    assert!(!format!("{providers:?}").contains(KEY));
     let err = providers
         .openai
         .unwrap()

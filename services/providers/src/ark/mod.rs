@@ -234,7 +234,7 @@ impl ArkClient {
 
     /// Creates a Seedance task. Record the returned id before doing anything else; on
     /// `OutcomeUnknown` do not call this again for the same job.
-    #[tracing::instrument(skip_all, fields(provider = "ark", model = %request.model))]
+    #[tracing::instrument(skip_all, fields(otel.kind = "client", provider = "ark", model = %request.model, upstream.id = tracing::field::Empty))]
     pub async fn create_video_task(
         &self,
         request: &VideoRequest,
@@ -254,11 +254,12 @@ impl ArkClient {
                 format!("create answer without an id: {err}"),
             )
         })?;
+        tracing::Span::current().record("upstream.id", created.id.as_str());
         tracing::info!(upstream.id = %created.id, "ark task created");
         Ok(UpstreamTaskId(created.id))
     }
 
-    #[tracing::instrument(skip_all, fields(provider = "ark", upstream.id = %id))]
+    #[tracing::instrument(skip_all, fields(otel.kind = "client", provider = "ark", upstream.id = %id))]
     pub async fn get_video_task(&self, id: &UpstreamTaskId) -> Result<VideoTask, ProviderError> {
         let path = format!("{TASKS}/{}", id.0);
         let reply = self
@@ -283,7 +284,7 @@ impl ArkClient {
 
     /// Cancels a queued task (or deletes a finished one). A running task cannot be cancelled:
     /// the provider answers an error, returned as is.
-    #[tracing::instrument(skip_all, fields(provider = "ark", upstream.id = %id))]
+    #[tracing::instrument(skip_all, fields(otel.kind = "client", provider = "ark", upstream.id = %id))]
     pub async fn cancel_video_task(&self, id: &UpstreamTaskId) -> Result<(), ProviderError> {
         let path = format!("{TASKS}/{}", id.0);
         self.call(self.request(reqwest::Method::DELETE, &path), Call::Read)
@@ -330,7 +331,7 @@ impl ArkClient {
     }
 
     /// Seedream: images in the answer, some of which may have failed one by one.
-    #[tracing::instrument(skip_all, fields(provider = "ark", model = %request.model))]
+    #[tracing::instrument(skip_all, fields(otel.kind = "client", provider = "ark", model = %request.model))]
     pub async fn generate_images(
         &self,
         request: &SeedreamRequest,

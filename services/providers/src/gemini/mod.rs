@@ -74,7 +74,7 @@ impl GeminiClient {
         }
     }
 
-    #[tracing::instrument(skip_all, fields(provider = "gemini", model = %request.model))]
+    #[tracing::instrument(skip_all, fields(otel.kind = "client", provider = "gemini", model = %request.model))]
     pub async fn generate_image(
         &self,
         request: &GeminiImageRequest,

@@ -230,7 +230,7 @@ impl JimengClient {
     }
 
     /// Submits a task. Record the id at once; on `OutcomeUnknown` do not submit again.
-    #[tracing::instrument(skip_all, fields(provider = "jimeng", req_key = %request.req_key()))]
+    #[tracing::instrument(skip_all, fields(otel.kind = "client", provider = "jimeng", req_key = %request.req_key(), upstream.id = tracing::field::Empty))]
     pub async fn submit(&self, request: &JimengRequest) -> Result<UpstreamTaskId, ProviderError> {
         let owned = request.clone();
         let body = tokio::task::spawn_blocking(move || owned.body())
@@ -246,12 +246,13 @@ impl JimengClient {
                 "submit answer without a task_id",
             )
         })?;
+        tracing::Span::current().record("upstream.id", id);
         tracing::info!(upstream.id = %id, "jimeng task submitted");
         Ok(UpstreamTaskId(id.to_owned()))
     }
 
     /// One status read; a task that ended badly is an error classified by its code.
-    #[tracing::instrument(skip_all, fields(provider = "jimeng", upstream.id = %id))]
+    #[tracing::instrument(skip_all, fields(otel.kind = "client", provider = "jimeng", upstream.id = %id))]
     pub async fn get_result(
         &self,
         req_key: &str,

@@ -147,7 +147,7 @@ impl OpenAiClient {
         Ok(reply)
     }
 
-    #[tracing::instrument(skip_all, fields(provider = "openai", model = %request.model))]
+    #[tracing::instrument(skip_all, fields(otel.kind = "client", provider = "openai", model = %request.model))]
     pub async fn generate_images(
         &self,
         request: &ImageGeneration,
@@ -158,7 +158,7 @@ impl OpenAiClient {
         self.images(&reply.body, request.n.unwrap_or(1)).await
     }
 
-    #[tracing::instrument(skip_all, fields(provider = "openai", model = %request.model))]
+    #[tracing::instrument(skip_all, fields(otel.kind = "client", provider = "openai", model = %request.model))]
     pub async fn edit_image(&self, request: &ImageEdit) -> Result<Images, ProviderError> {
         let source = atelier_media::gate::admit_within(&request.image, &Default::default())
             .map_err(|r| {
@@ -234,7 +234,7 @@ impl OpenAiClient {
 
     /// A chat completion whose `response_format` is the given JSON schema (strict), returning
     /// the parsed object. A refusal or a content filter stop is `ContentRejected`.
-    #[tracing::instrument(skip_all, fields(provider = "openai", model = %request.model))]
+    #[tracing::instrument(skip_all, fields(otel.kind = "client", provider = "openai", model = %request.model))]
     pub async fn chat_json(&self, request: &ChatJson) -> Result<Value, ProviderError> {
         let mut messages = Vec::new();
         if let Some(system) = &request.system {
@@ -274,7 +274,7 @@ impl OpenAiClient {
     }
 
     /// Speech audio, checked to be audio by its magic bytes.
-    #[tracing::instrument(skip_all, fields(provider = "openai", model = %request.model))]
+    #[tracing::instrument(skip_all, fields(otel.kind = "client", provider = "openai", model = %request.model))]
     pub async fn speech(&self, request: &Speech) -> Result<Artifact, ProviderError> {
         let reply = self.call(self.post("audio/speech").json(request)).await?;
         if reply.body.len() > self.transport.limits.max_audio_bytes {
