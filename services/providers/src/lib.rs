@@ -39,7 +39,7 @@ pub use clients::Providers;
 pub use config::{HttpLimits, JimengEndpoint, KeyedEndpoint, ProvidersConfig};
 pub use error::{ErrorClass, ProviderError};
 pub use http::{Concurrency, retry_after};
-pub use output::{Artifact, Downloader};
+pub use output::{Artifact, Downloader, Images};
 pub use poll::{Poll, PollError, PollPolicy, poll_until};
 pub use provider::{Capability, Provider};
 pub use routes::{Route, RouteError, RouteTable};

@@ -36,6 +36,16 @@ impl Artifact {
     }
 }
 
+/// The images an image call returned. Fewer than `requested` is a partial success, to be
+/// charged for what was delivered.
+#[derive(Debug, Clone)]
+pub struct Images {
+    pub images: Vec<Artifact>,
+    pub requested: u32,
+    /// The provider's `usage` object, as reported.
+    pub usage: Option<serde_json::Value>,
+}
+
 /// Decodes standard base64 (padding optional, whitespace tolerated), refusing before decoding
 /// anything whose decoded size would pass the cap.
 pub fn decode_base64(

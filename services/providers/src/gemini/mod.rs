@@ -14,8 +14,7 @@ use serde_json::{Value, json};
 use crate::config::KeyedEndpoint;
 use crate::error::{ErrorClass, ProviderError};
 use crate::http::{Call, Transport, endpoint, malformed};
-use crate::openai::Images;
-use crate::output::{admit_image, decode_base64};
+use crate::output::{Images, admit_image, decode_base64};
 use crate::provider::Provider;
 
 const P: Provider = Provider::Gemini;

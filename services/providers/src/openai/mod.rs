@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use crate::config::KeyedEndpoint;
 use crate::error::{ErrorClass, ProviderError};
 use crate::http::{Call, Reply, Transport, endpoint, malformed};
-use crate::output::{Artifact, Downloader, admit_image, admit_media, decode_base64};
+use crate::output::{Artifact, Downloader, Images, admit_image, admit_media, decode_base64};
 use crate::provider::Provider;
 
 const P: Provider = Provider::OpenAi;
@@ -49,16 +49,6 @@ pub struct ImageEdit {
     pub n: Option<u32>,
     pub size: Option<String>,
     pub quality: Option<String>,
-}
-
-/// The images an image call returned. Fewer than `requested` is a partial success, to be
-/// charged for what was delivered.
-#[derive(Debug, Clone)]
-pub struct Images {
-    pub images: Vec<Artifact>,
-    pub requested: u32,
-    /// The provider's `usage` object, as reported.
-    pub usage: Option<Value>,
 }
 
 /// A chat completion constrained to a JSON schema; the answer is the parsed JSON.
