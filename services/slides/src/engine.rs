@@ -9,7 +9,7 @@ use atelier_image::Fonts;
 use atelier_worker::{Engine, EngineError, Input, JobContext, OutputFile, ProgressReporter};
 use image::{ImageEncoder, RgbImage};
 
-use crate::assemble::{self, Assembly};
+use crate::assemble::{self, Encoding, Segment};
 use crate::catalog;
 use crate::manifest::{self, Artifact, Manifest, SceneRecord};
 use crate::outline;
@@ -396,25 +396,52 @@ impl SlidesEngine {
         }
         let audio = write("narration.wav".into(), whole.to_wav())?;
         let srt = write("subtitles.srt".into(), subtitles::srt(cues).into_bytes())?;
-        let output = dir.join("creation.mp4");
         let durations: Vec<f64> = records.iter().map(|r| r.duration_seconds).collect();
-        let assembly = Assembly {
-            slides: &paths,
-            durations: &durations,
-            audio: &audio,
-            subtitles: &srt,
-            fps: self.config.fps,
+        let fps = self.config.fps;
+        let frames = assemble::frame_counts(&durations, fps);
+        let total: u64 = frames.iter().sum();
+        let encoding = Encoding {
+            fps,
             preset: &self.config.preset,
-            output: &output,
         };
-        report(progress, NARRATED, "assembling");
-        assemble::run(&self.config.ffmpeg, &assembly, |done| {
-            report(
-                progress,
-                NARRATED + (ASSEMBLED - NARRATED) * done,
-                "assembling",
-            )
-        })
+        let n = paths.len();
+        let mut segments = Vec::with_capacity(n);
+        let mut done = 0u64;
+        for (i, slide) in paths.iter().enumerate() {
+            let segment = Segment {
+                previous: i.checked_sub(1).map(|p| paths[p].as_path()),
+                slide,
+                frames: frames[i],
+            };
+            let output = dir.join(format!("segment-{i}.mp4"));
+            let args = assemble::segment_args(&segment, encoding, &output);
+            let step = format!("assembling {}/{n}", i + 1);
+            let before = done as f64 / total as f64;
+            let share = frames[i] as f64 / total as f64;
+            report(progress, NARRATED + (ASSEMBLED - NARRATED) * before, &step);
+            assemble::run(&self.config.ffmpeg, &args, |seconds| {
+                let within = (seconds * f64::from(fps) / frames[i] as f64).clamp(0.0, 1.0);
+                report(
+                    progress,
+                    NARRATED + (ASSEMBLED - NARRATED) * (before + share * within),
+                    &step,
+                )
+            })
+            .await?;
+            done += frames[i];
+            segments.push(output);
+        }
+        let list = write(
+            "segments.txt".into(),
+            assemble::concat_list(&segments).into_bytes(),
+        )?;
+        let output = dir.join("creation.mp4");
+        report(progress, ASSEMBLED, "assembling");
+        assemble::run(
+            &self.config.ffmpeg,
+            &assemble::mux_args(&list, &audio, &srt, &output),
+            |_| {},
+        )
         .await?;
         std::fs::read(&output).map_err(|err| SlidesError::Io(format!("reading the video: {err}")))
     }

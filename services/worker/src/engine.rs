@@ -61,7 +61,9 @@ pub struct OutputFile {
 pub struct ProgressReporter(watch::Sender<(u32, String)>);
 
 impl ProgressReporter {
-    pub(crate) fn new() -> (Self, watch::Receiver<(u32, String)>) {
+    /// A reporter and the receiving end the runtime (or a benchmark running an engine on its
+    /// own) reads the latest value from.
+    pub fn new() -> (Self, watch::Receiver<(u32, String)>) {
         let (tx, rx) = watch::channel((0, "starting".to_owned()));
         (Self(tx), rx)
     }
