@@ -30,7 +30,16 @@ RELEASE, NAMESPACE = "demo", "atelier"
 
 # Settings the chart sets itself, and the ones that come only from the Secret.
 CHART_OWNED = {"ATELIER_HTTP_ADDR"}
-SECRET_SETTINGS = {"ATELIER_DATABASE_URL", "ATELIER_API_KEYS", "ATELIER_WEBHOOK_SECRET"}
+SECRET_SETTINGS = {
+    "ATELIER_DATABASE_URL",
+    "ATELIER_API_KEYS",
+    "ATELIER_WEBHOOK_SECRET",
+    "ATELIER_OPENAI_API_KEY",
+    "ATELIER_ARK_API_KEY",
+    "ATELIER_GEMINI_API_KEY",
+    "ATELIER_JIMENG_ACCESS_KEY",
+    "ATELIER_JIMENG_SECRET_KEY",
+}
 
 # Custom resources have no schema among Kubernetes' own: they are skipped by name, and any
 # other kind without a schema fails the check.
@@ -66,7 +75,7 @@ def load_values(name: str) -> dict:
 
 def scenarios() -> dict[str, dict]:
     """Values sets to render: the defaults, the CI files, and every worker enabled."""
-    all_workers = {"workers": {k: {"enabled": True} for k in ("image", "inpaint", "upscale", "video")}}
+    all_workers = {"workers": {k: {"enabled": True} for k in ("image", "inpaint", "upscale", "video", "slides")}}
     sets = {"defaults": {}}
     for path in sorted((CHART / "ci").glob("*.yaml")):
         sets[path.name] = load_values(path.name)

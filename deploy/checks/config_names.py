@@ -13,17 +13,25 @@ from pathlib import Path
 
 # `config::duration(\n "ATELIER_X", …)` spans lines, and `parsed::<u32>(` carries a turbofish.
 _READ_CALL = re.compile(
-    r'\b(?:string|parsed|flag|duration|var)\s*(?:::\s*<[^>]*>\s*)?\(\s*"(ATELIER_[A-Z0-9_]+)"'
+    r'\b(?:string|parsed|flag|duration|var|lookup)\s*(?:::\s*<[^>]*>\s*)?\(\s*"(ATELIER_[A-Z0-9_]+)"'
 )
 # A name in a deployment file: at least one character after the prefix, so prose such as
 # "ATELIER_*" is not taken for a setting.
 _NAME = re.compile(r"\bATELIER_[A-Z0-9_]*[A-Z0-9]\b")
 
 
+# A module whose setting names are built at run time lists them in `SETTINGS: &[&str] = &[…];`
+# (with a test that holds the list to what the code asks for).
+_SETTINGS_LIST = re.compile(r"\bSETTINGS\s*:\s*&\[&str\]\s*=\s*&\[(.*?)\];", re.S)
+
+
 def names_read_by_code(repo: Path) -> set[str]:
     names: set[str] = set()
     for source in sorted(repo.glob("services/*/src/**/*.rs")):
-        names.update(_READ_CALL.findall(source.read_text(encoding="utf-8")))
+        text = source.read_text(encoding="utf-8")
+        names.update(_READ_CALL.findall(text))
+        for block in _SETTINGS_LIST.findall(text):
+            names.update(re.findall(r'"(ATELIER_[A-Z0-9_]+)"', block))
     return names
 
 

@@ -16,6 +16,7 @@ CAPABILITIES = {
     "inpaint": "image.inpaint",
     "upscale": "image.upscale",
     "video": "video.generate",
+    "slides": "video.slides",
 }
 # Ranges the internet egress rule must exclude (DESIGN §7; the cloud metadata address).
 BLOCKED_IPV4 = {"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10"}
@@ -263,7 +264,6 @@ def check_compose_and_dockerfile(failures, repo: Path) -> None:
         failures.check(env.get("ATELIER_HTTP_ADDR") == "0.0.0.0:8080", f"compose: {name} ATELIER_HTTP_ADDR {env.get('ATELIER_HTTP_ADDR')!r}")
         failures.check(bool(env.get("OTEL_SERVICE_NAME")), f"compose: {name} has no OTEL_SERVICE_NAME")
         failures.check(service.get("read_only") is True and "ALL" in service.get("cap_drop", []), f"compose: {name} is not read-only with all capabilities dropped")
-        failures.check(not set(service.get("command", [])) & {"image", "inpaint", "video"}, f"compose: {name} runs a worker without an engine")
 
     dockerfile = (repo / "deploy" / "Dockerfile").read_text(encoding="utf-8")
     instructions = [line.strip() for line in dockerfile.splitlines() if line.strip() and not line.lstrip().startswith("#")]
@@ -272,4 +272,5 @@ def check_compose_and_dockerfile(failures, repo: Path) -> None:
     failures.check(sum(line.upper().startswith("FROM ") for line in instructions) >= 2, "Dockerfile: not multi-stage")
     failures.check("cargo build --release" in dockerfile and "-p atelier-cli" in dockerfile, "Dockerfile: does not build -p atelier-cli in release")
     failures.check("ffmpeg" in dockerfile, "Dockerfile: no ffmpeg")
+    failures.check("espeak-ng" in dockerfile, "Dockerfile: no espeak-ng (the slides worker narrates with it)")
     failures.check('ENTRYPOINT ["/usr/local/bin/atelier"]' in dockerfile, "Dockerfile: ENTRYPOINT is not the atelier binary")

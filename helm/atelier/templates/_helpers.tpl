@@ -98,14 +98,14 @@ values (the role's values), capability (workers), secretKeys (the Secret keys it
 */}}
 {{- define "atelier.collectRoles" -}}
 {{- $root := .root }}
-{{- $capabilities := dict "image" "image.generate" "inpaint" "image.inpaint" "upscale" "image.upscale" "video" "video.generate" }}
+{{- $capabilities := dict "image" "image.generate" "inpaint" "image.inpaint" "upscale" "image.upscale" "video" "video.generate" "slides" "video.slides" }}
 {{- $roles := list }}
 {{- $roles = append $roles (dict "key" "api" "component" "api" "kind" "api" "args" (list "api") "serviceName" "api-service" "values" $root.Values.api "secretKeys" (list "ATELIER_DATABASE_URL" "ATELIER_API_KEYS" "AWS_ACCESS_KEY_ID" "AWS_SECRET_ACCESS_KEY") "dependencies" (list "nats" "postgresql" "s3" "otlp")) }}
 {{- $roles = append $roles (dict "key" "webhook" "component" "webhook" "kind" "webhook" "args" (list "webhook") "serviceName" "webhook-service" "values" $root.Values.webhook "secretKeys" (list "ATELIER_DATABASE_URL" "ATELIER_WEBHOOK_SECRET") "dependencies" (list "nats" "postgresql" "otlp")) }}
 {{- range $key, $worker := $root.Values.workers }}
 {{- if $worker.enabled }}
 {{- $component := printf "%s-worker" $key }}
-{{- $roles = append $roles (dict "key" $key "component" $component "kind" "worker" "args" (list "worker" $key) "serviceName" $component "values" $worker "capability" (get $capabilities $key) "secretKeys" (list "AWS_ACCESS_KEY_ID" "AWS_SECRET_ACCESS_KEY") "dependencies" (list "nats" "s3" "otlp")) }}
+{{- $roles = append $roles (dict "key" $key "component" $component "kind" "worker" "args" (list "worker" $key) "serviceName" $component "values" $worker "capability" (get $capabilities $key) "secretKeys" (list "AWS_ACCESS_KEY_ID" "AWS_SECRET_ACCESS_KEY" "ATELIER_OPENAI_API_KEY" "ATELIER_ARK_API_KEY" "ATELIER_GEMINI_API_KEY" "ATELIER_JIMENG_ACCESS_KEY" "ATELIER_JIMENG_SECRET_KEY") "dependencies" (list "nats" "s3" "otlp")) }}
 {{- end }}
 {{- end }}
 {{- $_ := set . "roles" $roles }}

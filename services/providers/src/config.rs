@@ -80,6 +80,28 @@ pub enum ConfigError {
     Route(#[from] RouteError),
 }
 
+/// Every setting [`ProvidersConfig::from_lookup`] reads. Some names are built from the
+/// provider's name, so this list is what the deployment checks (deploy/checks/config_names.py)
+/// read; a test below holds it to what the code actually asks for.
+pub const SETTINGS: &[&str] = &[
+    "ATELIER_OPENAI_API_KEY",
+    "ATELIER_OPENAI_BASE_URL",
+    "ATELIER_ARK_API_KEY",
+    "ATELIER_ARK_BASE_URL",
+    "ATELIER_GEMINI_API_KEY",
+    "ATELIER_GEMINI_BASE_URL",
+    "ATELIER_JIMENG_ACCESS_KEY",
+    "ATELIER_JIMENG_SECRET_KEY",
+    "ATELIER_JIMENG_BASE_URL",
+    "ATELIER_OPENAI_MAX_IN_FLIGHT",
+    "ATELIER_ARK_MAX_IN_FLIGHT",
+    "ATELIER_GEMINI_MAX_IN_FLIGHT",
+    "ATELIER_JIMENG_MAX_IN_FLIGHT",
+    "ATELIER_PROVIDER_CONNECT_TIMEOUT_SECS",
+    "ATELIER_PROVIDER_REQUEST_TIMEOUT_SECS",
+    "ATELIER_ROUTES",
+];
+
 impl ProvidersConfig {
     /// Reads the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -268,5 +290,18 @@ mod tests {
             err.to_string(),
             "ATELIER_OPENAI_MAX_IN_FLIGHT: must be at least 1"
         );
+    }
+
+    #[test]
+    fn the_settings_list_is_what_the_code_reads() {
+        let asked = std::sync::Mutex::new(std::collections::BTreeSet::new());
+        ProvidersConfig::from_lookup(|name| {
+            asked.lock().unwrap().insert(name.to_owned());
+            None
+        })
+        .unwrap();
+        let listed: std::collections::BTreeSet<String> =
+            SETTINGS.iter().map(|s| s.to_string()).collect();
+        assert_eq!(*asked.lock().unwrap(), listed);
     }
 }
