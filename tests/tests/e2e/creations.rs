@@ -329,8 +329,12 @@ async fn the_quick_start_makes_a_narrated_video_a_person_would_watch() {
 }
 
 #[tokio::test]
-async fn scripts_bad_requests_and_other_clients() {
-    let sandbox = Sandbox::start(slides_settings()).await;
+async fn scripts_decks_images_bad_requests_and_other_clients() {
+    let sandbox = Sandbox::start(Settings {
+        engines: true,
+        ..slides_settings()
+    })
+    .await;
     let (alpha, beta) = (sandbox.alpha.clone(), sandbox.beta.clone());
     grant(&sandbox, &alpha, 100).await;
 
@@ -461,6 +465,30 @@ async fn scripts_bad_requests_and_other_clients() {
         (detail["width"].as_i64(), detail["height"].as_i64()),
         (Some(720), Some(1280))
     );
+
+    // The same pipeline makes a deck (a PDF, not narrated) and, through image.generate, an image.
+    let deck = json!({"type": "slide_deck", "prompt": "Tides", "language": "en", "scene_count": 3});
+    let image = json!({"type": "image", "prompt": "a lighthouse at dusk", "aspect_ratio": "1:1"});
+    for (body, magic) in [(deck, &b"%PDF"[..]), (image, &b"\x89PNG"[..])] {
+        let (status, created) = call(&sandbox, &alpha, "POST", "/creations", Some(&body)).await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        let job = poll(&sandbox, &alpha, created["job"]["job_id"].as_str().unwrap()).await;
+        assert_eq!(job["status"], "succeeded", "{job}");
+        let path = format!("/creations/{}", created["creation_id"]);
+        let (_, detail) = call(&sandbox, &alpha, "GET", &path, None).await;
+        let main = download(&sandbox, &alpha, detail["main_url"].as_str().unwrap()).await;
+        assert!(main.starts_with(magic), "{body}: {detail}");
+        if body["type"] == "slide_deck" {
+            let pages = main.windows(12).filter(|w| *w == b"/Type /Page ").count();
+            assert_eq!(pages, 3, "a page per scene");
+            assert_eq!(detail["scenes"].as_array().unwrap().len(), 3);
+            assert!(
+                detail["scenes"][0]["audio_url"].is_null(),
+                "a deck is not narrated"
+            );
+        }
+    }
+    assert_eq!(balance(&sandbox, &alpha).await, 80 - 12 - 10);
     sandbox.teardown().await;
 }
 
