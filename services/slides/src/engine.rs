@@ -12,7 +12,7 @@ use image::{ImageEncoder, RgbImage};
 use crate::assemble::{self, Encoding, Segment};
 use crate::catalog;
 use crate::manifest::{self, Artifact, Manifest, SceneRecord};
-use crate::outline;
+use crate::outliner::Outliner;
 use crate::params::{Kind, Scene, SlidesParams};
 use crate::pdf::{PdfPage, pdf};
 use crate::render::{Page, render};
@@ -30,6 +30,7 @@ const ASSEMBLED: f64 = 95.0;
 pub struct SlidesEngine {
     config: Arc<SlidesConfig>,
     fonts: Fonts,
+    outliner: Outliner,
 }
 
 impl SlidesEngine {
@@ -43,7 +44,14 @@ impl SlidesEngine {
         Ok(Self {
             config: Arc::new(config),
             fonts,
+            outliner: Outliner::Template,
         })
+    }
+
+    /// Outlines prompts with `outliner` instead of the local template.
+    pub fn with_outliner(self, outliner: Outliner) -> Self {
+        tracing::info!(outliner = %outliner.name(), "slides outliner");
+        Self { outliner, ..self }
     }
 
     pub fn fonts(&self) -> &Fonts {
@@ -111,12 +119,14 @@ impl SlidesEngine {
         let (scenes, generator) = match &params.script {
             Some(script) => (script.clone(), "script".to_owned()),
             None => (
-                outline::outline(
-                    &params.prompt,
-                    &params.language,
-                    params.scene_count as usize,
-                ),
-                outline::GENERATOR.to_owned(),
+                self.outliner
+                    .outline(
+                        &params.prompt,
+                        &params.language,
+                        params.scene_count as usize,
+                    )
+                    .await?,
+                self.outliner.name(),
             ),
         };
         report(&progress, OUTLINED, "outline");

@@ -26,6 +26,12 @@ pub enum SlidesError {
     /// Local files: the temporary directory, an image encoder, a render thread.
     #[error("{0}")]
     Io(String),
+    /// A chat model's outline broke the rules (another attempt asks again).
+    #[error("the outline model's answer was unusable: {0}")]
+    Outline(String),
+    /// A provider call failed; its classification is kept as the provider engines made it.
+    #[error("{0}")]
+    Upstream(EngineError),
 }
 
 impl SlidesError {
@@ -37,6 +43,8 @@ impl SlidesError {
             Self::Encode(_) => "encode_failed",
             Self::TimedOut(_) => "timed_out",
             Self::Io(_) => "internal_error",
+            Self::Outline(_) => "outline_invalid",
+            Self::Upstream(_) => "upstream_error",
         }
     }
 
@@ -44,13 +52,21 @@ impl SlidesError {
     pub fn is_retryable(&self) -> bool {
         match self {
             Self::InvalidParams(_) | Self::Tts(_) => false,
-            Self::TtsUnavailable(_) | Self::Encode(_) | Self::TimedOut(_) | Self::Io(_) => true,
+            Self::TtsUnavailable(_)
+            | Self::Encode(_)
+            | Self::TimedOut(_)
+            | Self::Io(_)
+            | Self::Outline(_) => true,
+            Self::Upstream(err) => err.retryable,
         }
     }
 }
 
 impl From<SlidesError> for EngineError {
     fn from(err: SlidesError) -> Self {
+        if let SlidesError::Upstream(inner) = err {
+            return inner;
+        }
         EngineError {
             code: err.code().to_owned(),
             message: err.to_string(),
