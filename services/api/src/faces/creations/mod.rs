@@ -64,7 +64,7 @@ pub async fn cancel(
         .await?
         .ok_or_else(|| CreationError::not_found("job"))?;
     let mut tx = state.pool.begin().await?;
-    lifecycle::finish(
+    let cancelled = lifecycle::finish(
         &mut tx,
         &state.names,
         state.config.asset_retention,
@@ -75,6 +75,9 @@ pub async fn cancel(
     )
     .await?;
     tx.commit().await?;
+    if let Some(job) = cancelled {
+        atelier_kit::metrics::metrics().job_finished(&job.capability, &job.status);
+    }
     let job = store::get(&state.pool, &caller.client, &job_id)
         .await?
         .ok_or_else(|| CreationError::not_found("job"))?;
