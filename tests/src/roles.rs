@@ -38,7 +38,7 @@ impl Sandbox {
             allow_private_networks: self.settings.allow_private_networks,
             max_body_bytes: 1024 * 1024,
             job_ttl: self.settings.job_ttl,
-            run_timeout: Duration::from_secs(120),
+            run_timeout: self.settings.run_timeout,
             max_attempts: self.settings.max_attempts,
             lease_stale_after: Duration::from_secs(3),
             redispatch_after: Duration::from_secs(5),
@@ -48,6 +48,12 @@ impl Sandbox {
             max_image_dimension: 16384,
             max_image_pixels: 100_000_000,
             asset_retention: self.settings.asset_retention,
+            routes: self
+                .settings
+                .providers
+                .as_ref()
+                .map(|p| p.routes.clone())
+                .unwrap_or_default(),
             task_models: atelier_api::config::parse_task_models(&self.settings.task_models)
                 .expect("task models"),
             prices: atelier_api::credits::Prices::parse(

@@ -50,6 +50,11 @@ pub struct Settings {
     pub creation_prices: String,
     /// Run the slides worker (`video.slides`, the creations API's engine) with these settings.
     pub slides: Option<atelier_slides::SlidesConfig>,
+    /// Provider credentials (the fakes' URLs) and `ATELIER_ROUTES`: the api validates `model`
+    /// against the routes; a scenario starts routing workers with `spawn_routed_worker`.
+    pub providers: Option<atelier_providers::ProvidersConfig>,
+    /// How long an attempt may run (the job's deadline).
+    pub run_timeout: Duration,
 }
 
 impl Default for Settings {
@@ -72,6 +77,8 @@ impl Default for Settings {
             model_prices: "gpt-image-2=15,nano-banana-2=10,upscaler=7".to_owned(),
             creation_prices: "slides_video=10,slide_deck=4,image=10".to_owned(),
             slides: None,
+            providers: None,
+            run_timeout: Duration::from_secs(120),
         }
     }
 }
@@ -224,7 +231,21 @@ impl Sandbox {
             self.spawn_worker(atelier_video::VideoEngine::new(video));
         }
         if let Some(slides) = self.settings.slides.clone() {
-            self.spawn_worker(atelier_slides::SlidesEngine::new(slides).expect("slides engine"));
+            let mut engine = atelier_slides::SlidesEngine::new(slides).expect("slides engine");
+            // With providers configured, prompts are outlined by the routed chat model.
+            if let Some(config) = &self.settings.providers {
+                let guard = atelier_netguard::GuardedClient::new(atelier_netguard::GuardConfig {
+                    allow_private_networks: true,
+                    ..Default::default()
+                })
+                .expect("guarded client");
+                let providers =
+                    atelier_providers::Providers::new(config, guard).expect("provider clients");
+                let outliner =
+                    atelier_slides::Outliner::from_providers(&providers).expect("outliner");
+                engine = engine.with_outliner(outliner);
+            }
+            self.spawn_worker(engine);
         }
         let http = reqwest::Client::new();
         crate::wait_until("the api to be ready", Duration::from_secs(30), || {
@@ -244,8 +265,72 @@ impl Sandbox {
     }
 
     fn spawn_worker<E: atelier_worker::Engine>(&mut self, engine: E) {
+        self.spawn_worker_until(engine, self.roles.clone());
+    }
+
+    /// Starts a worker for `capability` behind the routing engine (its local engine for
+    /// `local` routes, the configured providers otherwise), with polls shortened for tests.
+    /// Cancel the returned token to stop this worker alone; it drains like a real one.
+    pub fn spawn_routed_worker(&mut self, capability: &str) -> CancellationToken {
+        let config = self.settings.providers.clone().expect("providers settings");
+        let guard = atelier_netguard::GuardedClient::new(atelier_netguard::GuardConfig {
+            allow_private_networks: true,
+            ..Default::default()
+        })
+        .expect("guarded client");
+        let providers = std::sync::Arc::new(
+            atelier_providers::Providers::new(&config, guard).expect("provider clients"),
+        );
+        let fast = atelier_providers::PollPolicy {
+            initial: Duration::from_millis(200),
+            max: Duration::from_millis(500),
+            factor: 1.5,
+            jitter: 0.1,
+        };
+        let token = self.roles.child_token();
+        let policies = (fast.clone(), fast);
+        match capability {
+            "image.generate" => {
+                let local = atelier_image::ImageEngine::from_env().expect("image engine");
+                self.spawn_routed(local, providers, policies, token.clone());
+            }
+            "image.inpaint" => {
+                let local = atelier_inpaint::InpaintEngine::default();
+                self.spawn_routed(local, providers, policies, token.clone());
+            }
+            "image.upscale" => {
+                let local = atelier_upscale::UpscaleEngine::default();
+                self.spawn_routed(local, providers, policies, token.clone());
+            }
+            "video.generate" => {
+                let video = atelier_video::VideoConfig::from_env().expect("video settings");
+                let local = atelier_video::VideoEngine::new(video);
+                self.spawn_routed(local, providers, policies, token.clone());
+            }
+            other => panic!("no routed worker for {other}"),
+        }
+        token
+    }
+
+    fn spawn_routed<E: atelier_worker::Engine>(
+        &mut self,
+        local: E,
+        providers: std::sync::Arc<atelier_providers::Providers>,
+        (image, video): (atelier_providers::PollPolicy, atelier_providers::PollPolicy),
+        token: CancellationToken,
+    ) {
+        let engine = atelier_providers::Routed::new(local, providers)
+            .expect("routing engine")
+            .with_poll_policies(image, video);
+        self.spawn_worker_until(engine, token);
+    }
+
+    fn spawn_worker_until<E: atelier_worker::Engine>(
+        &mut self,
+        engine: E,
+        token: CancellationToken,
+    ) {
         let worker = self.worker_config();
-        let token = self.roles.clone();
         self.tasks.spawn(async move {
             let capability = engine.capability();
             if let Err(err) = atelier_worker::run(worker, engine, None, token).await {

@@ -16,6 +16,20 @@ pub struct Capability {
     /// capability without a worker wait queued, and expire after their time-to-live.
     pub available: bool,
     pub workers: usize,
+    /// The models a job may name in `model` (`ATELIER_ROUTES`); empty when the capability
+    /// runs on its local engine only.
+    pub models: Vec<Model>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Model {
+    pub model: String,
+    /// `openai`, `ark`, `gemini`, `jimeng`, or `local`.
+    pub provider: String,
+    /// Served when the capability has a live worker (workers refuse to start when a route's
+    /// provider has no credentials).
+    pub available: bool,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -35,6 +49,26 @@ fn describe(capability: &str) -> &'static str {
     }
 }
 
+fn models(routes: &atelier_providers::RouteTable, capability: &str, available: bool) -> Vec<Model> {
+    let Ok(parsed) = capability.parse::<atelier_providers::Capability>() else {
+        return Vec::new();
+    };
+    crate::config::models_for(routes, capability)
+        .into_iter()
+        .map(|model| {
+            let provider = match routes.resolve(parsed, Some(&model)) {
+                atelier_providers::Route::Provider { provider, .. } => provider.to_string(),
+                atelier_providers::Route::Local => "local".to_owned(),
+            };
+            Model {
+                model,
+                provider,
+                available,
+            }
+        })
+        .collect()
+}
+
 /// The four capabilities and which are served right now.
 #[utoipa::path(get, path = "/api/v1/capabilities", tag = "capabilities",
     responses((status = 200, body = CapabilityList), (status = 401, body = crate::error::ErrorBody)))]
@@ -49,6 +83,7 @@ pub async fn list(State(state): State<AppState>, _caller: Caller) -> Json<Capabi
                     description: describe(capability),
                     available: workers > 0,
                     workers,
+                    models: models(&state.config.routes, capability, workers > 0),
                 }
             })
             .collect(),

@@ -175,7 +175,22 @@ async fn grant(state: &AppState, request: &ClaimRequest) -> anyhow::Result<Claim
             params_json: claimed.params.to_string(),
             inputs,
             deadline_unix_ms: claimed.deadline_ms,
+            upstream: claimed.upstream.as_ref().and_then(upstream_spec),
         })),
+    })
+}
+
+/// The recorded upstream task as the worker receives it, so it resumes rather than resubmits.
+fn upstream_spec(record: &serde_json::Value) -> Option<atelier_proto::jobs::v1::Upstream> {
+    let text = |name: &str| record.get(name).and_then(|v| v.as_str()).map(str::to_owned);
+    Some(atelier_proto::jobs::v1::Upstream {
+        provider: text("provider")?,
+        upstream_model: text("model").unwrap_or_default(),
+        task_id: text("taskId").unwrap_or_default(),
+        usage_json: record
+            .get("usage")
+            .map(|u| u.to_string())
+            .unwrap_or_default(),
     })
 }
 

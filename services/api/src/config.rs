@@ -41,6 +41,8 @@ pub struct ApiConfig {
     pub asset_retention: Duration,
     /// The tasks API's models and the capability each runs on.
     pub task_models: Vec<(String, String)>,
+    /// `ATELIER_ROUTES`, the same table the workers use: which models a request may name.
+    pub routes: atelier_providers::RouteTable,
     pub prices: crate::credits::Prices,
     /// The creations face's prices by content type: per scene for slides, per image.
     pub creation_prices: std::collections::HashMap<String, i64>,
@@ -91,6 +93,7 @@ impl ApiConfig {
                 "seedance-2=video.generate,gpt-image-2=image.generate,nano-banana-2=image.generate",
             ))
             .context("ATELIER_TASK_MODELS")?,
+            routes: atelier_providers::RouteTable::parse(&config::string("ATELIER_ROUTES", ""))?,
             prices: crate::credits::Prices::parse(
                 &config::string("ATELIER_MODEL_PRICES", "gpt-image-2=15,nano-banana-2=10"),
                 &config::string("ATELIER_VIDEO_CREDITS_PER_SECOND", "480p=2,720p=3,1080p=5"),
@@ -150,6 +153,26 @@ pub fn parse_api_keys(raw: &str) -> anyhow::Result<Vec<(ClientId, Secret)>> {
             Ok((client, Secret::new(key)))
         })
         .collect()
+}
+
+/// The model names a request may give for `capability`: the routes named per model, and the
+/// upstream model of the capability's default route.
+pub fn models_for(routes: &atelier_providers::RouteTable, capability: &str) -> Vec<String> {
+    let Ok(capability) = capability.parse::<atelier_providers::Capability>() else {
+        return Vec::new();
+    };
+    let mut models: Vec<String> = routes
+        .models(capability)
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    if let atelier_providers::Route::Provider { upstream_model, .. } =
+        routes.resolve(capability, None)
+        && !models.contains(&upstream_model)
+    {
+        models.push(upstream_model);
+    }
+    models
 }
 
 /// Parses `model=capability,...`; every capability must be one Atelier knows.

@@ -220,6 +220,8 @@ pub struct Claimed {
     pub params: serde_json::Value,
     pub attempt: i32,
     pub max_attempts: i32,
+    /// What a provider engine recorded in an earlier attempt (`record_upstream`).
+    pub upstream: Option<serde_json::Value>,
     pub deadline_ms: i64,
 }
 
@@ -239,7 +241,7 @@ pub async fn claim(
                 current_step = 'claimed', error_code = NULL, error_message = NULL
          WHERE id = $1 AND attempt < max_attempts
            AND (status = 'queued' OR (status = 'running' AND heartbeat_at < now() - $4))
-         RETURNING client_id, capability, params, attempt, max_attempts,
+         RETURNING client_id, capability, params, attempt, max_attempts, upstream,
                    (extract(epoch FROM run_deadline_at) * 1000)::bigint AS deadline_ms",
     )
     .bind(job_id)
@@ -248,6 +250,38 @@ pub async fn claim(
     .bind(stale_after)
     .fetch_optional(pool)
     .await
+}
+
+/// A provider engine's record of its upstream task (or of the provider serving a synchronous
+/// job), merged into `jobs.upstream`, fenced by the lease. A task id once recorded is never
+/// replaced by an empty one, so a later usage report cannot erase it. Also a heartbeat.
+pub async fn record_upstream(
+    pool: &PgPool,
+    job_id: &str,
+    lease_token: &str,
+    upstream: &atelier_proto::jobs::v1::Upstream,
+) -> sqlx::Result<bool> {
+    let mut record = serde_json::json!({
+        "provider": upstream.provider,
+        "model": upstream.upstream_model,
+    });
+    if !upstream.task_id.is_empty() {
+        record["taskId"] = serde_json::json!(upstream.task_id);
+    }
+    if let Ok(usage) = serde_json::from_str::<serde_json::Value>(&upstream.usage_json) {
+        record["usage"] = usage;
+    }
+    let done = sqlx::query(
+        "UPDATE jobs SET upstream = COALESCE(upstream, '{}'::jsonb) || $3, heartbeat_at = now(),
+                updated_at = now()
+         WHERE id = $1 AND lease_token = $2 AND status = 'running'",
+    )
+    .bind(job_id)
+    .bind(lease_token)
+    .bind(record)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
 }
 
 /// A progress event is also the attempt's heartbeat. Progress only moves forward, across

@@ -208,6 +208,7 @@ fn event_span(event: &JobEvent) -> tracing::Span {
         Some(Kind::Released(_)) => "released",
         Some(Kind::Succeeded(_)) => "succeeded",
         Some(Kind::Failed(_)) => "failed",
+        Some(Kind::Upstream(_)) => "upstream",
         None => "empty",
     };
     tracing::info_span!(
@@ -245,6 +246,7 @@ async fn apply(state: &AppState, event: JobEvent) -> anyhow::Result<()> {
             tx.commit().await?;
             released
         }
+        Kind::Upstream(u) => lifecycle::record_upstream(&state.pool, job, lease, &u).await?,
         Kind::Succeeded(s) => {
             finish(state, job, lease, Outcome::Succeeded(s.outputs), &s.inputs).await?
         }

@@ -114,6 +114,9 @@ pub fn image_size(aspect_ratio: Option<&str>) -> Result<(u32, u32), String> {
 pub fn translate(task: &CreateTask, capability: &str) -> Result<CreateJobRequest, String> {
     let mut request = CreateJobRequest {
         capability: capability.to_owned(),
+        // The worker routes by this name (`ATELIER_ROUTES`), falling back to the
+        // capability's default route when the table has no entry for it.
+        model: Some(task.model_id.clone()),
         prompt: task.prompt.clone(),
         ..Default::default()
     };

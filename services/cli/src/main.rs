@@ -92,18 +92,19 @@ async fn run_worker(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let config = atelier_worker::WorkerConfig::from_env(capability)?;
+    let providers = providers(&config)?;
     match capability {
         "image.generate" => {
             let engine = atelier_image::ImageEngine::from_env()?;
-            atelier_worker::run(config, engine, health, shutdown).await
+            serve(config, engine, providers, health, shutdown).await
         }
         "image.inpaint" => {
             let engine = atelier_inpaint::InpaintEngine::default();
-            atelier_worker::run(config, engine, health, shutdown).await
+            serve(config, engine, providers, health, shutdown).await
         }
         "image.upscale" => {
             let engine = atelier_upscale::UpscaleEngine::default();
-            atelier_worker::run(config, engine, health, shutdown).await
+            serve(config, engine, providers, health, shutdown).await
         }
         "video.generate" => {
             let engine = atelier_video::VideoEngine::new(atelier_video::VideoConfig::from_env()?);
@@ -113,14 +114,57 @@ async fn run_worker(
                 .await
                 .context("video.generate needs ffmpeg with libx264 (ATELIER_FFMPEG)")?;
             tracing::info!(ffmpeg = %version, "video engine ready");
-            atelier_worker::run(config, engine, health, shutdown).await
+            serve(config, engine, providers, health, shutdown).await
         }
         "video.slides" => {
-            let engine =
+            let mut engine =
                 atelier_slides::SlidesEngine::new(atelier_slides::SlidesConfig::from_env()?)?;
+            // Prompts are outlined by a chat model when `text.generate` is routed to one.
+            if let Some(providers) = &providers {
+                let outliner = atelier_slides::Outliner::from_providers(providers)
+                    .map_err(|err| anyhow::anyhow!("ATELIER_ROUTES: {err}"))?;
+                engine = engine.with_outliner(outliner);
+            }
             atelier_worker::run(config, engine, health, shutdown).await
         }
         other => bail!("unknown capability {other}"),
+    }
+}
+
+/// The provider clients, when `ATELIER_ROUTES` routes anything upstream. A route to a
+/// provider without credentials stops the worker here, at start-up.
+fn providers(
+    config: &atelier_worker::WorkerConfig,
+) -> anyhow::Result<Option<std::sync::Arc<atelier_providers::Providers>>> {
+    let settings = atelier_providers::ProvidersConfig::from_env()?;
+    if settings.routes.is_empty() {
+        return Ok(None);
+    }
+    let guard = atelier_netguard::GuardedClient::new(atelier_netguard::GuardConfig {
+        allow_private_networks: config.allow_private_networks,
+        ..Default::default()
+    })?;
+    let providers = atelier_providers::Providers::new(&settings, guard)?;
+    Ok(Some(std::sync::Arc::new(providers)))
+}
+
+/// Runs `local`, behind the routing engine when its capability has routes.
+async fn serve<E: atelier_worker::Engine>(
+    config: atelier_worker::WorkerConfig,
+    local: E,
+    providers: Option<std::sync::Arc<atelier_providers::Providers>>,
+    health: Option<TcpListener>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let capability = local.capability();
+    let routed = providers.filter(|p| p.routes.providers().any(|(c, _)| c.as_str() == capability));
+    match routed {
+        Some(providers) => {
+            let engine = atelier_providers::Routed::new(local, providers)
+                .map_err(|reason| anyhow::anyhow!(reason))?;
+            atelier_worker::run(config, engine, health, shutdown).await
+        }
+        None => atelier_worker::run(config, local, health, shutdown).await,
     }
 }
 

@@ -20,6 +20,7 @@
 pub mod ark;
 mod clients;
 pub mod config;
+pub mod engine;
 pub mod error;
 #[cfg(feature = "fake")]
 pub mod fake;
@@ -37,6 +38,7 @@ pub mod task;
 
 pub use clients::Providers;
 pub use config::{HttpLimits, JimengEndpoint, KeyedEndpoint, ProvidersConfig};
+pub use engine::Routed;
 pub use error::{ErrorClass, ProviderError};
 pub use http::{Concurrency, retry_after};
 pub use output::{Artifact, Downloader, Images};

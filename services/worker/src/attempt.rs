@@ -17,8 +17,8 @@ use atelier_kit::{
 use atelier_proto::{
     Message as _,
     jobs::v1::{
-        ClaimReply, ClaimRequest, Failed, JobDispatch, JobEvent, JobSpec, Progress, Released,
-        Succeeded, claim_reply, job_event::Kind,
+        self as pb, ClaimReply, ClaimRequest, Failed, JobDispatch, JobEvent, JobSpec, Progress,
+        Released, Succeeded, claim_reply, job_event::Kind,
     },
 };
 use tokio::sync::watch;
@@ -26,7 +26,7 @@ use tracing::Instrument;
 
 use crate::{
     consumer::Runtime,
-    engine::{Engine, EngineError, JobContext, ProgressReporter},
+    engine::{Attempt, Engine, EngineError, JobContext, ProgressReporter, Upstream},
     io, retry,
 };
 
@@ -233,9 +233,15 @@ async fn execute<E: Engine>(
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0);
     let budget = Duration::from_millis(spec.deadline_unix_ms.saturating_sub(now_ms).max(0) as u64);
+    let deadline = UNIX_EPOCH + Duration::from_millis(spec.deadline_unix_ms.max(0) as u64);
+    let attempt = Attempt::new(
+        spec.upstream.as_ref().map(upstream_from_proto),
+        deadline,
+        recorder(runtime, spec),
+    );
     let run = runtime
         .engine
-        .run(context, inputs)
+        .run_attempt(context, attempt, inputs)
         .instrument(tracing::info_span!(
             "engine.run",
             engine = runtime.engine.capability()
@@ -247,6 +253,62 @@ async fn execute<E: Engine>(
     io::upload_outputs(&runtime.storage, spec, files)
         .instrument(tracing::info_span!("outputs.upload"))
         .await
+}
+
+fn upstream_from_proto(u: &pb::Upstream) -> Upstream {
+    Upstream {
+        provider: u.provider.clone(),
+        upstream_model: u.upstream_model.clone(),
+        task_id: (!u.task_id.is_empty()).then(|| u.task_id.clone()),
+        usage: serde_json::from_str(&u.usage_json).ok(),
+    }
+}
+
+/// Publishes an `Upstream` event of this attempt and waits for the stream's ack (retrying
+/// briefly), so the record outlives this worker before the engine goes on.
+fn recorder<E: Engine>(
+    runtime: &Runtime<E>,
+    spec: &JobSpec,
+) -> std::sync::Arc<
+    dyn Fn(Upstream) -> futures::future::BoxFuture<'static, Result<(), EngineError>> + Send + Sync,
+> {
+    let runtime = runtime.clone();
+    let (job_id, lease_token, attempt) =
+        (spec.job_id.clone(), spec.lease_token.clone(), spec.attempt);
+    std::sync::Arc::new(move |upstream: Upstream| {
+        let runtime = runtime.clone();
+        let event = JobEvent {
+            job_id: job_id.clone(),
+            lease_token: lease_token.clone(),
+            attempt,
+            kind: Some(Kind::Upstream(pb::Upstream {
+                provider: upstream.provider,
+                upstream_model: upstream.upstream_model,
+                task_id: upstream.task_id.unwrap_or_default(),
+                usage_json: upstream.usage.map(|u| u.to_string()).unwrap_or_default(),
+            })),
+        };
+        Box::pin(async move {
+            let mut last = None;
+            for n in 0..5u32 {
+                match publish_once(&runtime, &event.job_id, &event).await {
+                    Ok(()) => return Ok(()),
+                    Err(err) => {
+                        tracing::warn!(error = %err, "upstream record not stored yet");
+                        last = Some(err);
+                        tokio::time::sleep(Duration::from_millis(200 * 2u64.pow(n))).await;
+                    }
+                }
+            }
+            Err(EngineError::retryable(
+                "upstream_unrecorded",
+                format!(
+                    "the upstream task could not be recorded: {}",
+                    last.map(|e| e.to_string()).unwrap_or_default()
+                ),
+            ))
+        })
+    })
 }
 
 /// Progress changes closer together than this are sent as one event (the latest value):

@@ -2,6 +2,10 @@
 //! fetched inputs into output files. Engines classify every failure they return.
 
 use std::future::Future;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use futures::future::BoxFuture;
 
 use bytes::Bytes;
 use tokio::sync::watch;
@@ -83,6 +87,75 @@ pub struct JobContext {
     pub progress: ProgressReporter,
 }
 
+/// The provider engine serving a job and, for asynchronous providers, the task it created
+/// upstream. Recorded in PostgreSQL through the api so that no attempt submits twice.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Upstream {
+    pub provider: String,
+    pub upstream_model: String,
+    /// The provider's task id; `None` for synchronous providers.
+    pub task_id: Option<String>,
+    /// The provider's usage report, as it gave it.
+    pub usage: Option<serde_json::Value>,
+}
+
+type RecordFn = dyn Fn(Upstream) -> BoxFuture<'static, Result<(), EngineError>> + Send + Sync;
+
+/// What an attempt knows beyond its parameters: the upstream record an earlier attempt left,
+/// its deadline, and the way to record an upstream task. Kept apart from [`JobContext`] so
+/// engines that call no provider never see it.
+#[derive(Clone)]
+pub struct Attempt {
+    /// What an earlier attempt recorded; a task id here must be resumed, never resubmitted.
+    pub upstream: Option<Upstream>,
+    /// When the api fails the attempt; an engine that can cancel upstream work stops a
+    /// little before it.
+    pub deadline: SystemTime,
+    recorder: Option<Arc<RecordFn>>,
+}
+
+impl std::fmt::Debug for Attempt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Attempt")
+            .field("upstream", &self.upstream)
+            .field("deadline", &self.deadline)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Attempt {
+    pub(crate) fn new(
+        upstream: Option<Upstream>,
+        deadline: SystemTime,
+        recorder: Arc<RecordFn>,
+    ) -> Self {
+        Self {
+            upstream,
+            deadline,
+            recorder: Some(recorder),
+        }
+    }
+
+    /// An attempt outside the runtime (benchmarks, unit tests): nothing is recorded.
+    pub fn detached(deadline: SystemTime) -> Self {
+        Self {
+            upstream: None,
+            deadline,
+            recorder: None,
+        }
+    }
+
+    /// Records `upstream` and returns once the event stream has stored it (the api applies
+    /// it fenced by this attempt's lease). An error means it may not be recorded: the engine
+    /// must not go on as if a later attempt could resume.
+    pub async fn record_upstream(&self, upstream: Upstream) -> Result<(), EngineError> {
+        match &self.recorder {
+            Some(record) => record(upstream).await,
+            None => Ok(()),
+        }
+    }
+}
+
 pub trait Engine: Send + Sync + 'static {
     /// The capability served, e.g. `image.upscale`.
     fn capability(&self) -> &'static str;
@@ -94,4 +167,16 @@ pub trait Engine: Send + Sync + 'static {
         job: JobContext,
         inputs: Vec<Input>,
     ) -> impl Future<Output = Result<Vec<OutputFile>, EngineError>> + Send;
+
+    /// Runs one attempt knowing its [`Attempt`]. Provider engines override this to resume a
+    /// recorded upstream task and to honour the deadline; the default is [`Engine::run`].
+    fn run_attempt(
+        &self,
+        job: JobContext,
+        attempt: Attempt,
+        inputs: Vec<Input>,
+    ) -> impl Future<Output = Result<Vec<OutputFile>, EngineError>> + Send {
+        let _ = attempt;
+        self.run(job, inputs)
+    }
 }

@@ -10,7 +10,9 @@ mod io;
 pub mod retry;
 
 pub use config::WorkerConfig;
-pub use engine::{Engine, EngineError, Input, JobContext, OutputFile, ProgressReporter};
+pub use engine::{
+    Attempt, Engine, EngineError, Input, JobContext, OutputFile, ProgressReporter, Upstream,
+};
 
 use std::sync::Arc;
 

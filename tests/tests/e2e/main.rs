@@ -7,6 +7,7 @@ mod creations;
 mod engines;
 mod lifecycle;
 mod observability;
+mod providers;
 mod restart;
 mod tasks;
 mod upscale;

@@ -22,6 +22,10 @@ const MAX_SIDE: u32 = 8192;
 pub struct CreateJobRequest {
     /// `image.generate`, `image.inpaint`, `image.upscale` or `video.generate`.
     pub capability: String,
+    /// The model to run on, one of those `GET /api/v1/capabilities` lists for the
+    /// capability; without it, the capability's default route (`ATELIER_ROUTES`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prompt: Option<String>,
     /// Input images; for `image.inpaint`, `[original, mask]`.

@@ -111,6 +111,19 @@ pub async fn create(
         allow_private_networks: state.config.allow_private_networks,
     };
     let request = request::validate(request, &policy).map_err(|e| ApiError::BadRequest(e.0))?;
+    if let Some(model) = &request.model {
+        let models = crate::config::models_for(&state.config.routes, &request.capability);
+        if !models.contains(model) {
+            return Err(ApiError::BadRequest(if models.is_empty() {
+                format!(
+                    "model: {} has no models to choose from; leave model out",
+                    request.capability
+                )
+            } else {
+                format!("model: {model:?} is not one of {}", models.join(", "))
+            }));
+        }
+    }
     check_assets_exist(&state, &caller, &request).await?;
     let hash = store::request_hash(&value);
     let new = NewJob::native(caller.client, &request, hash, idempotency_key, request_id.0)?;

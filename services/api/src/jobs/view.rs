@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 /// The columns every job read selects.
 pub const JOB_COLUMNS: &str = "id, client_id, capability, status, params, webhook_url, attempt, \
      max_attempts, progress_pct, current_step, error_code, error_message, created_at, \
-     updated_at, started_at, finished_at, expires_at, model_id, credits, request_id, trace_id, \
+     updated_at, started_at, finished_at, expires_at, model_id, credits, request_id, trace_id, upstream, \
      ARRAY(SELECT a.id FROM assets a WHERE a.job_id = jobs.id AND a.role = 'output' \
            AND a.deleted_at IS NULL \
            ORDER BY a.position) AS output_asset_ids";
@@ -36,6 +36,8 @@ pub struct JobRow {
     pub credits: i64,
     pub request_id: Option<String>,
     pub trace_id: Option<String>,
+    /// `{provider, model, taskId?, usage?}` once a provider engine took the job.
+    pub upstream: Option<Value>,
     pub output_asset_ids: Vec<String>,
 }
 
@@ -92,6 +94,10 @@ pub struct Job {
     /// The W3C trace id of the job: its webhooks carry it in `traceparent`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub trace_id: Option<String>,
+    /// The upstream provider that serves the job: `{provider, model}`, and `usage` as the
+    /// provider reported it. Absent for the local engines.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub engine: Option<Value>,
 }
 
 impl From<JobRow> for Job {
@@ -128,8 +134,25 @@ impl From<JobRow> for Job {
             credits: row.credits,
             request_id: row.request_id,
             trace_id: row.trace_id,
+            engine: row.upstream.map(engine_view),
         }
     }
+}
+
+/// The stored upstream record as partners see it: the provider and model, and the usage it
+/// reported; the upstream task id stays internal.
+fn engine_view(upstream: Value) -> Value {
+    let mut engine = serde_json::Map::new();
+    for (from, to) in [
+        ("provider", "provider"),
+        ("model", "model"),
+        ("usage", "usage"),
+    ] {
+        if let Some(value) = upstream.get(from).filter(|v| !v.is_null()) {
+            engine.insert(to.to_owned(), value.clone());
+        }
+    }
+    Value::Object(engine)
 }
 
 /// `{"job": {...}, "reused": false}`, as the seed shows it.

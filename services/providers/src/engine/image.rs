@@ -1,0 +1,134 @@
+//! Image capabilities on synchronous providers (OpenAI Images, Ark Seedream, Gemini): the
+//! answer carries the images, so there is no task to record, only which provider served the
+//! job and the usage it reported. An answer lost after the request was sent is
+//! `upstream_outcome_unknown`, never resent.
+
+use atelier_worker::{EngineError, OutputFile};
+
+use super::{Call, missing};
+use crate::ark::{ImageInput, SeedreamRequest};
+use crate::gemini::GeminiImageRequest;
+use crate::openai::{ImageEdit, ImageGeneration};
+use crate::output::Images;
+use crate::poll::PollPolicy;
+use crate::provider::{Capability, Provider};
+
+pub(super) async fn run(
+    call: Call<'_>,
+    capability: Capability,
+    _policy: &PollPolicy,
+) -> Result<Vec<OutputFile>, EngineError> {
+    call.record(None, None).await;
+    let images = match (capability, call.provider) {
+        (Capability::ImageGenerate, Provider::OpenAi) => {
+            let openai = call
+                .providers
+                .openai
+                .as_ref()
+                .ok_or_else(|| missing(call.provider))?;
+            openai
+                .generate_images(&ImageGeneration {
+                    model: call.model.clone(),
+                    prompt: call.text("prompt").unwrap_or_default(),
+                    size: Some(openai_size(&call)),
+                    quality: call.text("quality"),
+                    ..Default::default()
+                })
+                .await?
+        }
+        (Capability::ImageInpaint, Provider::OpenAi) => {
+            let openai = call
+                .providers
+                .openai
+                .as_ref()
+                .ok_or_else(|| missing(call.provider))?;
+            let mut inputs = call.inputs.iter();
+            let image = inputs.next().ok_or_else(|| {
+                EngineError::fatal("invalid_request", "image.inpaint needs an image and a mask")
+            })?;
+            openai
+                .edit_image(&ImageEdit {
+                    model: call.model.clone(),
+                    prompt: call.text("prompt").unwrap_or_default(),
+                    image: image.bytes.clone(),
+                    mask: inputs.next().map(|m| m.bytes.clone()),
+                    ..Default::default()
+                })
+                .await?
+        }
+        (Capability::ImageGenerate, Provider::Ark) => {
+            let ark = call
+                .providers
+                .ark
+                .as_ref()
+                .ok_or_else(|| missing(call.provider))?;
+            ark.generate_images(&SeedreamRequest {
+                model: call.model.clone(),
+                prompt: call.text("prompt").unwrap_or_default(),
+                images: call
+                    .inputs
+                    .iter()
+                    .map(|i| ImageInput::Bytes(i.bytes.clone()))
+                    .collect(),
+                size: size(&call),
+                seed: call.param("seed").and_then(|v| v.as_i64()),
+                ..Default::default()
+            })
+            .await?
+        }
+        (Capability::ImageGenerate, Provider::Gemini) => {
+            let gemini = call
+                .providers
+                .gemini
+                .as_ref()
+                .ok_or_else(|| missing(call.provider))?;
+            gemini
+                .generate_image(&GeminiImageRequest {
+                    model: call.model.clone(),
+                    prompt: call.text("prompt").unwrap_or_default(),
+                    images: call.inputs.iter().map(|i| i.bytes.clone()).collect(),
+                    ..Default::default()
+                })
+                .await?
+        }
+        _ => return Err(missing(call.provider)),
+    };
+    finish(&call, images).await
+}
+
+async fn finish(call: &Call<'_>, images: Images) -> Result<Vec<OutputFile>, EngineError> {
+    if (images.images.len() as u32) < images.requested {
+        tracing::warn!(
+            delivered = images.images.len(),
+            requested = images.requested,
+            "partial success upstream"
+        );
+    }
+    call.record(None, images.usage.clone()).await;
+    Ok(images
+        .images
+        .into_iter()
+        .map(|a| a.into_output_file())
+        .collect())
+}
+
+fn dims(call: &Call<'_>) -> Option<(u64, u64)> {
+    Some((
+        call.param("width")?.as_u64()?,
+        call.param("height")?.as_u64()?,
+    ))
+}
+
+/// The GPT image models take three sizes; the nearest by orientation.
+fn openai_size(call: &Call<'_>) -> String {
+    match dims(call) {
+        Some((w, h)) if w > h => "1536x1024",
+        Some((w, h)) if h > w => "1024x1536",
+        _ => "1024x1024",
+    }
+    .to_owned()
+}
+
+fn size(call: &Call<'_>) -> Option<String> {
+    dims(call).map(|(w, h)| format!("{w}x{h}"))
+}

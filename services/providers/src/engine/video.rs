@@ -1,0 +1,97 @@
+//! `video.generate` on Volcengine Ark Seedance: create a task (or resume the recorded one),
+//! record its id, poll it to the end, copy the video. On our deadline the task is cancelled
+//! upstream (Ark allows it while queued) and the job fails `timed_out`.
+
+use atelier_worker::{EngineError, OutputFile};
+use tokio::sync::Notify;
+
+use super::{Call, missing, timed_out};
+use crate::ark::{ImageInput, VideoRequest};
+use crate::poll::{PollError, PollPolicy};
+use crate::provider::Provider;
+use crate::task::UpstreamTaskId;
+
+pub(super) async fn run(
+    call: Call<'_>,
+    policy: &PollPolicy,
+) -> Result<Vec<OutputFile>, EngineError> {
+    if call.provider != Provider::Ark {
+        return Err(missing(call.provider));
+    }
+    let ark = call
+        .providers
+        .ark
+        .as_ref()
+        .ok_or_else(|| missing(call.provider))?;
+    let recorded = call
+        .attempt
+        .upstream
+        .as_ref()
+        .and_then(|u| u.task_id.clone());
+    let id = match recorded {
+        Some(id) => {
+            tracing::info!(upstream.id = %id, "resuming the recorded upstream task");
+            UpstreamTaskId(id)
+        }
+        None => {
+            let id = ark.create_video_task(&request(&call)).await?;
+            // Recorded before anything else: a later attempt resumes this task.
+            call.record(Some(id.0.clone()), None).await;
+            id
+        }
+    };
+    call.job.progress.report(30, "generating upstream");
+    // Callbacks are not received by workers yet; polling alone finds the end.
+    let wake = Notify::new();
+    match ark
+        .wait_video(&id, policy, call.poll_deadline(), &wake)
+        .await
+    {
+        Ok((video, task)) => {
+            if task.usage.is_some() {
+                call.record(Some(id.0.clone()), task.usage.clone()).await;
+            }
+            Ok(vec![video.into_output_file()])
+        }
+        Err(PollError::Deadline { .. }) => {
+            if let Err(err) = ark.cancel_video_task(&id).await {
+                tracing::warn!(error = %err, upstream.id = %id, "upstream task not cancelled");
+            } else {
+                tracing::info!(upstream.id = %id, "upstream task cancelled at the deadline");
+            }
+            Err(timed_out())
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// The Seedance request from the job: images from `materials` (fetched inputs, in order)
+/// become the first frame, first and last frames, or reference images.
+fn request(call: &Call<'_>) -> VideoRequest {
+    let settings = call.param("settings");
+    let setting = |name: &str| settings.and_then(|s| s.get(name)).filter(|v| !v.is_null());
+    let mut images: Vec<ImageInput> = call
+        .inputs
+        .iter()
+        .map(|i| ImageInput::Bytes(i.bytes.clone()))
+        .collect();
+    let mut request = VideoRequest {
+        model: call.model.clone(),
+        prompt: call.text("prompt").unwrap_or_default(),
+        ratio: setting("ratio").and_then(|v| v.as_str()).map(str::to_owned),
+        duration: setting("duration").and_then(|v| v.as_i64()),
+        resolution: setting("resolution")
+            .and_then(|v| v.as_str())
+            .map(str::to_owned),
+        ..Default::default()
+    };
+    match images.len() {
+        0 => {}
+        1 | 2 => {
+            request.first_frame = Some(images.remove(0));
+            request.last_frame = images.pop();
+        }
+        _ => request.reference_images = images,
+    }
+    request
+}
