@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use atelier_providers::ProvidersConfig;
 use atelier_providers::fake::ark::{ArkOutcome, ArkPlan, FakeArk};
+use atelier_providers::fake::jimeng::FakeJimeng;
 use atelier_providers::fake::openai::FakeOpenAi;
 use atelier_providers::fake::{Fault, Step};
 use atelier_tests::{
@@ -369,6 +370,115 @@ async fn the_deadline_cancels_the_upstream_task_and_times_out() {
     assert_eq!(ark_status(&fake, &task_id).await, "cancelled");
     assert_eq!(fake.submits(), 1);
 
+    sandbox.check_invariants().await;
+    sandbox.teardown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_submit_answer_fails_without_resending() {
+    let fake = FakeOpenAi::start(OPENAI_KEY).await;
+    let mut sandbox = Sandbox::start(openai_settings(&fake)).await;
+    sandbox.spawn_routed_worker("image.generate");
+    grant(&sandbox, &sandbox.alpha, 100).await;
+    // The request is read in full, then the connection closes with no answer.
+    fake.fail_next(Fault::DropConnection);
+    let created = create_task(
+        &sandbox,
+        &sandbox.alpha,
+        &json!({"model_id": "gpt-image-2", "prompt": "a paper boat"}),
+    )
+    .await;
+    let task_id = created["data"]["task_id"].as_str().unwrap().to_owned();
+    wait_task(&sandbox, &sandbox.alpha, &task_id).await;
+    let (_, job) = sandbox
+        .get(&sandbox.alpha, &format!("/api/v1/jobs/{task_id}"))
+        .await;
+    assert_eq!(job["status"], "failed", "{job}");
+    assert_eq!(job["error"]["code"], "upstream_outcome_unknown", "{job}");
+    assert_eq!(job["attempts"], 1, "never resent: {job}");
+    assert_eq!(fake.submits(), 1);
+    wait_until("the refund", Duration::from_secs(10), || async {
+        (balance(&sandbox, &sandbox.alpha).await == 100).then_some(())
+    })
+    .await;
+    sandbox.check_invariants().await;
+    sandbox.teardown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seedance_through_the_tasks_face_is_charged_once() {
+    let fake = FakeArk::start(ARK_KEY).await;
+    let mut sandbox = Sandbox::start(ark_settings(&fake, Duration::from_secs(120))).await;
+    sandbox.spawn_routed_worker("video.generate");
+    grant(&sandbox, &sandbox.alpha, 100).await;
+    let created = create_task(
+        &sandbox,
+        &sandbox.alpha,
+        &json!({"model_id": "seedance-2", "prompt": "a kite over the dunes",
+                "aspect_ratio": "9:16", "duration": 4, "resolution": "480p"}),
+    )
+    .await;
+    let task_id = created["data"]["task_id"].as_str().unwrap().to_owned();
+    let charged = created["data"]["credits"].as_i64().unwrap();
+    assert_eq!(charged, 8, "480p at 2 credits a second, 4 s");
+    let task = wait_task(&sandbox, &sandbox.alpha, &task_id).await;
+    assert_eq!(task["data"]["task_status"], 3, "{task}");
+    assert!(task["data"]["video_url"].is_string(), "{task}");
+    assert_eq!(balance(&sandbox, &sandbox.alpha).await, 100 - charged);
+    // `seedance-2` has no route of its own: the capability's route, with the task's settings.
+    let task_id_upstream = upstream_task(&sandbox, &task_id).await.unwrap();
+    let sent = fake.task_body(&task_id_upstream).unwrap();
+    assert_eq!(sent["model"], SEEDANCE);
+    assert_eq!(sent["ratio"], "9:16");
+    assert_eq!(sent["duration"], 4);
+    assert_eq!(sent["resolution"], "480p");
+    assert_eq!(fake.submits(), 1);
+    sandbox.check_invariants().await;
+    sandbox.teardown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jimeng_images_are_submitted_signed_and_polled() {
+    let fake = FakeJimeng::start("AKfake", "SKfake").await;
+    let mut sandbox = Sandbox::start(Settings {
+        upscale_worker: false,
+        providers: Some(providers(&[
+            ("ATELIER_JIMENG_ACCESS_KEY", "AKfake".to_owned()),
+            ("ATELIER_JIMENG_SECRET_KEY", "SKfake".to_owned()),
+            ("ATELIER_JIMENG_BASE_URL", fake.base_url()),
+            (
+                "ATELIER_ROUTES",
+                "image.generate:jimeng-4=jimeng:jimeng_t2i_v40".to_owned(),
+            ),
+        ])),
+        ..Settings::default()
+    })
+    .await;
+    sandbox.spawn_routed_worker("image.generate");
+    let body = json!({"capability": "image.generate", "model": "jimeng-4",
+                      "prompt": "an ink painting of a crane", "scale": 50});
+    let (status, created) = sandbox.post_job(&sandbox.alpha, &body, None).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let job_id = created["job"]["id"].as_str().unwrap().to_owned();
+    let job = sandbox
+        .wait_for_job(
+            &sandbox.alpha,
+            &job_id,
+            &["succeeded", "failed"],
+            Duration::from_secs(60),
+        )
+        .await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    assert_eq!(job["engine"]["provider"], "jimeng");
+    let task_id = upstream_task(&sandbox, &job_id)
+        .await
+        .expect("task recorded");
+    let sent = fake.task_body(&task_id).expect("the task");
+    assert_eq!(sent["scale"], 0.5, "{sent}");
+    assert_eq!(sent["force_single"], true);
+    assert_eq!(fake.submits(), 1);
+    assert_eq!(fake.signature_failures(), 0);
+    assert!(outputs(&sandbox, &job_id).await[0].starts_with(b"\x89PNG"));
     sandbox.check_invariants().await;
     sandbox.teardown().await;
 }

@@ -10,13 +10,11 @@ use crate::ark::{ImageInput, SeedreamRequest};
 use crate::gemini::GeminiImageRequest;
 use crate::openai::{ImageEdit, ImageGeneration};
 use crate::output::Images;
-use crate::poll::PollPolicy;
 use crate::provider::{Capability, Provider};
 
 pub(super) async fn run(
     call: Call<'_>,
     capability: Capability,
-    _policy: &PollPolicy,
 ) -> Result<Vec<OutputFile>, EngineError> {
     call.record(None, None).await;
     let images = match (capability, call.provider) {
@@ -96,7 +94,11 @@ pub(super) async fn run(
     finish(&call, images).await
 }
 
-async fn finish(call: &Call<'_>, images: Images) -> Result<Vec<OutputFile>, EngineError> {
+/// The images as output files; the usage, when the provider reported one, joins the record.
+pub(super) async fn finish(
+    call: &Call<'_>,
+    images: Images,
+) -> Result<Vec<OutputFile>, EngineError> {
     if (images.images.len() as u32) < images.requested {
         tracing::warn!(
             delivered = images.images.len(),
@@ -104,7 +106,9 @@ async fn finish(call: &Call<'_>, images: Images) -> Result<Vec<OutputFile>, Engi
             "partial success upstream"
         );
     }
-    call.record(None, images.usage.clone()).await;
+    if images.usage.is_some() {
+        call.record(None, images.usage.clone()).await;
+    }
     Ok(images
         .images
         .into_iter()

@@ -8,6 +8,7 @@
 //! (`upstream_outcome_unknown`, never retried). See `docs/providers.md`.
 
 mod image;
+mod jimeng;
 mod video;
 
 use std::sync::Arc;
@@ -81,6 +82,9 @@ fn drives(capability: Capability, provider: Provider) -> bool {
         (
             Capability::ImageGenerate,
             Provider::OpenAi | Provider::Ark | Provider::Gemini
+        ) | (
+            Capability::ImageGenerate | Capability::ImageInpaint | Capability::ImageUpscale,
+            Provider::Jimeng
         ) | (Capability::ImageInpaint, Provider::OpenAi)
             | (Capability::VideoGenerate, Provider::Ark)
     )
@@ -126,9 +130,10 @@ impl<L: Engine> Engine for Routed<L> {
             attempt: &attempt,
             inputs,
         };
-        match self.capability {
-            Capability::VideoGenerate => video::run(call, &self.video_poll).await,
-            _ => image::run(call, self.capability, &self.image_poll).await,
+        match (self.capability, provider) {
+            (Capability::VideoGenerate, _) => video::run(call, &self.video_poll).await,
+            (_, Provider::Jimeng) => jimeng::run(call, self.capability, &self.image_poll).await,
+            _ => image::run(call, self.capability).await,
         }
     }
 }
