@@ -149,26 +149,7 @@ pub async fn refund(tx: &mut Transaction<'_, Postgres>, job: &str) -> sqlx::Resu
 /// Adds credits to a client (the admin command).
 pub async fn grant(pool: &PgPool, client: &str, amount: i64, note: &str) -> sqlx::Result<i64> {
     let mut tx = pool.begin().await?;
-    let balance: i64 = sqlx::query_scalar(
-        "INSERT INTO credit_accounts (client_id, balance) VALUES ($1, $2)
-         ON CONFLICT (client_id) DO UPDATE
-             SET balance = credit_accounts.balance + $2, updated_at = now()
-         RETURNING balance",
-    )
-    .bind(client)
-    .bind(amount)
-    .fetch_one(&mut *tx)
-    .await?;
-    sqlx::query(
-        "INSERT INTO credit_ledger (client_id, kind, amount, balance_after, note)
-         VALUES ($1, 'grant', $2, $3, $4)",
-    )
-    .bind(client)
-    .bind(amount)
-    .bind(balance)
-    .bind(note)
-    .execute(&mut *tx)
-    .await?;
+    let balance = add_grant(&mut tx, client, amount, note).await?;
     tx.commit().await?;
     Ok(balance)
 }
@@ -196,6 +177,18 @@ pub async fn grant_once(
     if granted {
         return Ok(false);
     }
+    add_grant(&mut tx, client, amount, note).await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// The balance and the ledger row of a grant; returns the new balance.
+async fn add_grant(
+    tx: &mut Transaction<'_, Postgres>,
+    client: &str,
+    amount: i64,
+    note: &str,
+) -> sqlx::Result<i64> {
     let balance: i64 = sqlx::query_scalar(
         "INSERT INTO credit_accounts (client_id, balance) VALUES ($1, $2)
          ON CONFLICT (client_id) DO UPDATE
@@ -204,7 +197,7 @@ pub async fn grant_once(
     )
     .bind(client)
     .bind(amount)
-    .fetch_one(&mut *tx)
+    .fetch_one(&mut **tx)
     .await?;
     sqlx::query(
         "INSERT INTO credit_ledger (client_id, kind, amount, balance_after, note)
@@ -214,10 +207,9 @@ pub async fn grant_once(
     .bind(amount)
     .bind(balance)
     .bind(note)
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await?;
-    tx.commit().await?;
-    Ok(true)
+    Ok(balance)
 }
 
 #[derive(Serialize, ToSchema, sqlx::FromRow)]
