@@ -573,3 +573,62 @@ async fn a_queued_creation_can_be_cancelled_and_is_refunded() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     sandbox.teardown().await;
 }
+
+#[tokio::test]
+async fn a_routed_chat_model_writes_the_outline() {
+    let openai = atelier_providers::fake::openai::FakeOpenAi::start("sk-openai-test").await;
+    let vars = [
+        ("ATELIER_OPENAI_API_KEY", "sk-openai-test".to_owned()),
+        ("ATELIER_OPENAI_BASE_URL", openai.base_url()),
+        (
+            "ATELIER_ROUTES",
+            "text.generate=openai:gpt-4o-mini".to_owned(),
+        ),
+    ];
+    let providers = atelier_providers::ProvidersConfig::from_lookup(|name| {
+        vars.iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.clone())
+    })
+    .expect("providers settings");
+    let sandbox = Sandbox::start(Settings {
+        providers: Some(providers),
+        max_attempts: 2,
+        ..slides_settings()
+    })
+    .await;
+    let alpha = sandbox.alpha.clone();
+    grant(&sandbox, &alpha, 100).await;
+    let outline = json!({"scenes": [
+        {"title": "潮汐从哪里来", "bullets": ["月球的引力"], "narration": "潮汐来自月球的引力。"},
+        {"title": "总结", "bullets": [], "narration": "这就是潮汐。"},
+    ]});
+    openai.set_chat_content(&outline.to_string());
+    let body =
+        json!({"type": "slides_video", "prompt": "讲讲潮汐", "language": "zh", "scene_count": 2});
+    let (status, created) = call(&sandbox, &alpha, "POST", "/creations", Some(&body)).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let job = poll(&sandbox, &alpha, created["job"]["job_id"].as_str().unwrap()).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    let path = format!("/creations/{}", created["creation_id"]);
+    let (_, detail) = call(&sandbox, &alpha, "GET", &path, None).await;
+    assert_eq!(detail["generator"], "openai:gpt-4o-mini");
+    assert_eq!(detail["scenes"][0]["title"], "潮汐从哪里来");
+    assert_eq!(detail["scenes"][1]["narration_text"], "这就是潮汐。");
+    let asked = openai.received();
+    let chat = asked.last().expect("the model was asked");
+    assert!(chat.fields.to_string().contains("讲讲潮汐"), "{}", chat.fields);
+
+    // An answer that breaks the rules (one scene for two) is retried, then fails, refunded.
+    openai.set_chat_content(&json!({"scenes": [outline["scenes"][0].clone()]}).to_string());
+    let (_, created) = call(&sandbox, &alpha, "POST", "/creations", Some(&body)).await;
+    let job = poll(&sandbox, &alpha, created["job"]["job_id"].as_str().unwrap()).await;
+    assert_eq!(job["status"], "failed", "{job}");
+    assert_eq!(job["error"]["code"], "outline_invalid");
+    assert_eq!(
+        balance(&sandbox, &alpha).await,
+        80,
+        "the failed creation is refunded"
+    );
+    sandbox.teardown().await;
+}
