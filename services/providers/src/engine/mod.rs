@@ -9,6 +9,8 @@
 
 mod image;
 mod jimeng;
+#[cfg(test)]
+mod tests;
 mod video;
 
 use std::sync::Arc;

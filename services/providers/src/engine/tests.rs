@@ -1,0 +1,185 @@
+//! The routing engine against the fakes: which route a job takes, and that a recorded
+//! upstream task is resumed, never submitted again.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use atelier_worker::{
+    Attempt, Engine, EngineError, Input, JobContext, OutputFile, ProgressReporter, Upstream,
+};
+use serde_json::json;
+
+use super::Routed;
+use crate::clients::Providers;
+use crate::config::ProvidersConfig;
+use crate::fake::ark::FakeArk;
+use crate::fake::openai::FakeOpenAi;
+use crate::poll::PollPolicy;
+use crate::provider::{Capability, Provider};
+use crate::routes::Route;
+
+/// A local engine that says it ran.
+struct Local(&'static str);
+
+impl Engine for Local {
+    fn capability(&self) -> &'static str {
+        self.0
+    }
+
+    async fn run(&self, _: JobContext, _: Vec<Input>) -> Result<Vec<OutputFile>, EngineError> {
+        Err(EngineError::fatal("local_ran", "the local engine ran"))
+    }
+}
+
+fn providers(vars: &[(&str, String)]) -> Arc<Providers> {
+    let config = ProvidersConfig::from_lookup(|name| {
+        vars.iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.clone())
+    })
+    .unwrap();
+    let guard = atelier_netguard::GuardedClient::new(atelier_netguard::GuardConfig {
+        allow_private_networks: true,
+        ..Default::default()
+    })
+    .unwrap();
+    Arc::new(Providers::new(&config, guard).unwrap())
+}
+
+fn job(params: serde_json::Value) -> JobContext {
+    JobContext {
+        job_id: "job_test".into(),
+        attempt: 1,
+        params,
+        progress: ProgressReporter::new().0,
+    }
+}
+
+fn attempt(upstream: Option<Upstream>) -> Attempt {
+    let mut attempt = Attempt::detached(SystemTime::now() + Duration::from_secs(60));
+    attempt.upstream = upstream;
+    attempt
+}
+
+fn fast() -> PollPolicy {
+    PollPolicy {
+        initial: Duration::from_millis(10),
+        max: Duration::from_millis(20),
+        factor: 1.0,
+        jitter: 0.0,
+    }
+}
+
+#[tokio::test]
+async fn routes_come_from_the_model_and_a_recorded_task_wins() {
+    let openai = FakeOpenAi::start("sk-test").await;
+    let ark = FakeArk::start("ark-test").await;
+    let routes = "image.generate=openai:gpt-image-1,image.generate:seedream=ark:seedream-4";
+    let engine = Routed::new(
+        Local("image.generate"),
+        providers(&[
+            ("ATELIER_OPENAI_API_KEY", "sk-test".into()),
+            ("ATELIER_OPENAI_BASE_URL", openai.base_url()),
+            ("ATELIER_ARK_API_KEY", "ark-test".into()),
+            ("ATELIER_ARK_BASE_URL", ark.base_url()),
+            ("ATELIER_ROUTES", routes.into()),
+        ]),
+    )
+    .unwrap();
+    let provider = |p, m: &str| Route::Provider {
+        provider: p,
+        upstream_model: m.into(),
+    };
+    let plain = job(json!({"prompt": "x"}));
+    let seedream = job(json!({"prompt": "x", "model": "seedream"}));
+    assert_eq!(
+        engine.route(&plain, &attempt(None)).unwrap(),
+        provider(Provider::OpenAi, "gpt-image-1")
+    );
+    assert_eq!(
+        engine.route(&seedream, &attempt(None)).unwrap(),
+        provider(Provider::Ark, "seedream-4")
+    );
+    // A task recorded by an earlier attempt is polled where it lives, whatever the table says.
+    let recorded = Upstream {
+        provider: "jimeng".into(),
+        upstream_model: "jimeng_t2i_v40".into(),
+        task_id: Some("7392616336519610409".into()),
+        usage: None,
+    };
+    assert_eq!(
+        engine.route(&plain, &attempt(Some(recorded))).unwrap(),
+        provider(Provider::Jimeng, "jimeng_t2i_v40")
+    );
+    // A record without a task (a synchronous provider) does not pin the route.
+    let sync = Upstream {
+        provider: "ark".into(),
+        upstream_model: "seedream-4".into(),
+        ..Upstream::default()
+    };
+    assert_eq!(
+        engine.route(&plain, &attempt(Some(sync))).unwrap(),
+        provider(Provider::OpenAi, "gpt-image-1")
+    );
+}
+
+#[tokio::test]
+async fn a_recorded_video_task_is_resumed_without_a_submit() {
+    let ark = FakeArk::start("ark-test").await;
+    let providers = providers(&[
+        ("ATELIER_ARK_API_KEY", "ark-test".into()),
+        ("ATELIER_ARK_BASE_URL", ark.base_url()),
+        ("ATELIER_ROUTES", "video.generate=ark:seedance".into()),
+    ]);
+    let engine = Routed::new(Local("video.generate"), Arc::clone(&providers))
+        .unwrap()
+        .with_poll_policies(fast(), fast());
+    let request = crate::ark::VideoRequest {
+        model: "seedance".into(),
+        prompt: "waves".into(),
+        ..Default::default()
+    };
+    let id = providers
+        .ark
+        .as_ref()
+        .unwrap()
+        .create_video_task(&request)
+        .await
+        .unwrap();
+    assert_eq!(ark.submits(), 1);
+    let recorded = Upstream {
+        provider: "ark".into(),
+        upstream_model: "seedance".into(),
+        task_id: Some(id.0),
+        usage: None,
+    };
+    let outputs = engine
+        .run_attempt(
+            job(json!({"prompt": "waves"})),
+            attempt(Some(recorded)),
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(outputs.len(), 1);
+    assert_eq!(outputs[0].content_type, "video/mp4");
+    assert_eq!(ark.submits(), 1, "resumed, not submitted again");
+}
+
+#[tokio::test]
+async fn local_routes_run_the_local_engine() {
+    let engine = Routed::new(
+        Local("image.upscale"),
+        providers(&[("ATELIER_ROUTES", "image.upscale:fast=local".into())]),
+    )
+    .unwrap();
+    let err = engine
+        .run_attempt(job(json!({})), attempt(None), vec![])
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, "local_ran");
+    assert_eq!(
+        "image.upscale".parse::<Capability>().unwrap(),
+        engine.capability
+    );
+}
