@@ -432,6 +432,8 @@ async fn seedance_through_the_tasks_face_is_charged_once() {
     assert_eq!(sent["ratio"], "9:16");
     assert_eq!(sent["duration"], 4);
     assert_eq!(sent["resolution"], "480p");
+    // Ark stops the task at our deadline, within its accepted range (at least an hour).
+    assert_eq!(sent["execution_expires_after"], 3600);
     assert_eq!(fake.submits(), 1);
     sandbox.check_invariants().await;
     sandbox.teardown().await;

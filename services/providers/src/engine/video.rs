@@ -65,6 +65,18 @@ pub(super) async fn run(
     }
 }
 
+/// Ark stops (and stops billing) a task that has not finished by then: our deadline, within
+/// the range Ark accepts (one hour to three days).
+fn expires_after(call: &Call<'_>) -> u64 {
+    let left = call
+        .attempt
+        .deadline
+        .duration_since(std::time::SystemTime::now())
+        .unwrap_or_default()
+        .as_secs();
+    left.clamp(3600, 259_200)
+}
+
 /// The Seedance request from the job: images from `materials` (fetched inputs, in order)
 /// become the first frame, first and last frames, or reference images.
 fn request(call: &Call<'_>) -> VideoRequest {
@@ -83,6 +95,7 @@ fn request(call: &Call<'_>) -> VideoRequest {
         resolution: setting("resolution")
             .and_then(|v| v.as_str())
             .map(str::to_owned),
+        execution_expires_after: Some(expires_after(call)),
         ..Default::default()
     };
     match images.len() {
