@@ -243,7 +243,9 @@ impl Sandbox {
                     atelier_providers::Providers::new(config, guard).expect("provider clients");
                 let outliner =
                     atelier_slides::Outliner::from_providers(&providers).expect("outliner");
-                engine = engine.with_outliner(outliner);
+                let narrator = atelier_slides::Narrator::from_providers(&providers, "espeak-ng")
+                    .expect("narrator");
+                engine = engine.with_outliner(outliner).with_narrator(narrator);
             }
             self.spawn_worker(engine);
         }

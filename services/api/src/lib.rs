@@ -144,7 +144,17 @@ pub async fn probe_offer(config: &ApiConfig) -> faces::creations::Offer {
         tracing::warn!(error = %err, "fonts for the creations catalog");
         atelier_image::Fonts::default()
     });
-    let installed = atelier_slides::catalog::probe(&config.espeak, &fonts).await;
+    // Narration routed to a speech model offers that model's voices instead of espeak-ng's.
+    let speech = config
+        .routes
+        .resolve(atelier_providers::Capability::AudioSpeech, None);
+    let installed = match speech {
+        atelier_providers::Route::Provider {
+            provider: atelier_providers::Provider::OpenAi,
+            upstream_model,
+        } => atelier_slides::catalog::provider_voices(&upstream_model, &fonts),
+        _ => atelier_slides::catalog::probe(&config.espeak, &fonts).await,
+    };
     if let Some(problem) = &installed.problem {
         tracing::warn!(problem = %problem, "slides videos are unavailable");
     }
@@ -153,9 +163,21 @@ pub async fn probe_offer(config: &ApiConfig) -> faces::creations::Offer {
         languages = installed.languages.len(),
         "creations catalog"
     );
+    let outliner = match config
+        .routes
+        .resolve(atelier_providers::Capability::TextGenerate, None)
+    {
+        atelier_providers::Route::Provider { upstream_model, .. } => {
+            format!("openai:{upstream_model} (a chat model; send `script` for your own scenes)")
+        }
+        atelier_providers::Route::Local => {
+            "template-v1 (a local template outliner; send `script` for your own scenes)".to_owned()
+        }
+    };
     faces::creations::Offer {
         installed,
         prices: config.creation_prices.clone(),
+        outliner,
     }
 }
 

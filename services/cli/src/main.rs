@@ -119,11 +119,16 @@ async fn run_worker(
         "video.slides" => {
             let mut engine =
                 atelier_slides::SlidesEngine::new(atelier_slides::SlidesConfig::from_env()?)?;
-            // Prompts are outlined by a chat model when `text.generate` is routed to one.
+            // Prompts are outlined by a chat model when `text.generate` is routed to one, and
+            // narrated by a speech model when `audio.speech` is.
             if let Some(providers) = &providers {
-                let outliner = atelier_slides::Outliner::from_providers(providers)
-                    .map_err(|err| anyhow::anyhow!("ATELIER_ROUTES: {err}"))?;
-                engine = engine.with_outliner(outliner);
+                let routes = |err: String| anyhow::anyhow!("ATELIER_ROUTES: {err}");
+                let outliner =
+                    atelier_slides::Outliner::from_providers(providers).map_err(routes)?;
+                let espeak = atelier_slides::SlidesConfig::from_env()?.espeak;
+                let narrator =
+                    atelier_slides::Narrator::from_providers(providers, &espeak).map_err(routes)?;
+                engine = engine.with_outliner(outliner).with_narrator(narrator);
             }
             atelier_worker::run(config, engine, health, shutdown).await
         }

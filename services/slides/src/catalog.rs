@@ -306,6 +306,32 @@ impl Installed {
     }
 }
 
+/// With narration routed to a speech model (`audio.speech=openai:<model>`): its voices, in
+/// every language the fonts can write.
+pub fn provider_voices(model: &str, fonts: &atelier_image::Fonts) -> Installed {
+    let languages: Vec<&'static Language> = LANGUAGES
+        .iter()
+        .filter(|l| fonts.covers(l.sample))
+        .collect();
+    let voices = languages
+        .iter()
+        .flat_map(|l| {
+            crate::narrator::OPENAI_VOICES.iter().map(|v| Voice {
+                voice_id: (*v).to_owned(),
+                language: l.code,
+                name: format!("{v} ({model})"),
+                gender: "neutral",
+                engine: "openai",
+            })
+        })
+        .collect();
+    Installed {
+        voices,
+        languages,
+        problem: None,
+    }
+}
+
 /// Runs `espeak-ng --voices` and `--voices=variant` and checks the fonts, once, at start-up.
 pub async fn probe(espeak: &str, fonts: &atelier_image::Fonts) -> Installed {
     let listing = |arg: &'static str| async move {

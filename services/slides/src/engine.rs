@@ -12,6 +12,7 @@ use image::{ImageEncoder, RgbImage};
 use crate::assemble::{self, Encoding, Segment};
 use crate::catalog;
 use crate::manifest::{self, Artifact, Manifest, SceneRecord};
+use crate::narrator::Narrator;
 use crate::outliner::Outliner;
 use crate::params::{Kind, Scene, SlidesParams};
 use crate::pdf::{PdfPage, pdf};
@@ -31,6 +32,7 @@ pub struct SlidesEngine {
     config: Arc<SlidesConfig>,
     fonts: Fonts,
     outliner: Outliner,
+    narrator: Narrator,
 }
 
 impl SlidesEngine {
@@ -42,10 +44,19 @@ impl SlidesEngine {
         );
         tracing::info!(fonts = %fonts.describe(), "slides fonts");
         Ok(Self {
+            narrator: Narrator::Espeak {
+                program: config.espeak.clone(),
+            },
             config: Arc::new(config),
             fonts,
             outliner: Outliner::Template,
         })
+    }
+
+    /// Narrates with `narrator` instead of the worker's espeak-ng.
+    pub fn with_narrator(self, narrator: Narrator) -> Self {
+        tracing::info!(narrator = %narrator.name(), "slides narrator");
+        Self { narrator, ..self }
     }
 
     /// Outlines prompts with `outliner` instead of the local template.
@@ -360,12 +371,11 @@ impl SlidesEngine {
             let mut spoken = Vec::new();
             let mut rate = 22_050;
             for phrase in speech::phrases(&scene.narration) {
-                let pcm =
-                    speech::speak(&self.config.espeak, voice, &phrase.0, dir, counter).await?;
+                let pcm = self.narrator.speak(voice, &phrase.0, dir, counter).await?;
                 counter += 1;
                 if !spoken.is_empty() && pcm.rate != rate {
                     return Err(SlidesError::Tts(format!(
-                        "espeak-ng changed its sample rate to {}",
+                        "the narrator changed its sample rate to {}",
                         pcm.rate
                     )));
                 }

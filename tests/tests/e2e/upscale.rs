@@ -45,7 +45,12 @@ async fn an_upscale_job_succeeds_with_a_signed_webhook_and_a_real_output() {
         .collect();
     assert_eq!(
         unavailable,
-        ["image.generate", "image.inpaint", "video.generate", "video.slides"]
+        [
+            "image.generate",
+            "image.inpaint",
+            "video.generate",
+            "video.slides"
+        ]
     );
 
     let (status, created) = sandbox

@@ -32,6 +32,8 @@ pub struct Offer {
     pub installed: Installed,
     /// Credits per scene (slides types) or per creation (`image`).
     pub prices: HashMap<String, i64>,
+    /// How prompts become scenes: the template outliner or the routed chat model.
+    pub outliner: String,
 }
 
 impl Offer {
@@ -155,7 +157,7 @@ fn content_type(offer: &Offer, kind: &str) -> Value {
                 },
                 "styles": slides::STYLES.iter().map(|s| s.id).collect::<Vec<_>>(),
                 "default_style": slides::DEFAULT_STYLE,
-                "outline": "template-v1 (a local template outliner; send `script` for your own scenes)",
+                "outline": offer.outliner,
                 "price": {"credits_per_scene": offer.prices.get(kind)},
                 "artifact_kinds": if kind == "slides_video" {
                     json!(["video", "cover", "subtitle", "slides_pdf", "scene_image", "scene_audio"])
@@ -248,6 +250,7 @@ pub(crate) mod tests {
             prices: [("slides_video", 10), ("slide_deck", 4), ("image", 10)]
                 .map(|(k, v)| (k.to_owned(), v))
                 .into(),
+            outliner: "template-v1".to_owned(),
         }
     }
 
