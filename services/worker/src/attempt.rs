@@ -26,7 +26,7 @@ use tracing::Instrument;
 
 use crate::{
     consumer::Runtime,
-    engine::{Attempt, Engine, EngineError, JobContext, ProgressReporter, Upstream},
+    engine::{Attempt, Engine, EngineError, JobContext, ProgressReporter, RecordFn, Upstream},
     io, retry,
 };
 
@@ -266,12 +266,7 @@ fn upstream_from_proto(u: &pb::Upstream) -> Upstream {
 
 /// Publishes an `Upstream` event of this attempt and waits for the stream's ack (retrying
 /// briefly), so the record outlives this worker before the engine goes on.
-fn recorder<E: Engine>(
-    runtime: &Runtime<E>,
-    spec: &JobSpec,
-) -> std::sync::Arc<
-    dyn Fn(Upstream) -> futures::future::BoxFuture<'static, Result<(), EngineError>> + Send + Sync,
-> {
+fn recorder<E: Engine>(runtime: &Runtime<E>, spec: &JobSpec) -> std::sync::Arc<RecordFn> {
     let runtime = runtime.clone();
     let (job_id, lease_token, attempt) =
         (spec.job_id.clone(), spec.lease_token.clone(), spec.attempt);

@@ -99,7 +99,9 @@ pub struct Upstream {
     pub usage: Option<serde_json::Value>,
 }
 
-type RecordFn = dyn Fn(Upstream) -> BoxFuture<'static, Result<(), EngineError>> + Send + Sync;
+/// Publishes one `Upstream` event of an attempt; built by the runtime, which owns NATS.
+pub(crate) type RecordFn =
+    dyn Fn(Upstream) -> BoxFuture<'static, Result<(), EngineError>> + Send + Sync;
 
 /// What an attempt knows beyond its parameters: the upstream record an earlier attempt left,
 /// its deadline, and the way to record an upstream task. Kept apart from [`JobContext`] so
