@@ -6,8 +6,12 @@
 use std::collections::{BTreeMap, HashMap};
 
 use atelier_slides::catalog::{self as slides, Installed};
+use axum::{Json, extract::State};
 use serde::Serialize;
 use serde_json::{Value, json};
+
+use super::error::CreationError;
+use crate::{AppState, auth::Caller, error::ApiError};
 
 /// Content types this face knows: the first three are built; the rest are KPainter's other
 /// published types, listed as unavailable rather than left out.
@@ -222,6 +226,18 @@ pub fn document(offer: &Offer) -> Value {
             "narration_max_chars": slides::NARRATION_MAX_CHARS,
         },
     })
+}
+
+/// Every content type and the options this server supports for it.
+#[utoipa::path(get, path = "/openapi/v1/catalog", tag = "creations",
+    responses((status = 200, description = "content_types with ratios, qualities, scene counts, languages, voices, styles, prices", body = Object),
+              (status = 401, body = super::error::ErrorBody)))]
+pub async fn get(
+    State(state): State<AppState>,
+    caller: Result<Caller, ApiError>,
+) -> Result<Json<Value>, CreationError> {
+    caller?;
+    Ok(Json(document(&state.offer)))
 }
 
 #[cfg(test)]

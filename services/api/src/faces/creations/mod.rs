@@ -7,7 +7,10 @@
 pub mod catalog;
 mod create;
 pub mod error;
+mod list;
+mod me;
 mod read;
+mod view;
 
 use axum::{
     Json, Router,
@@ -26,15 +29,15 @@ use crate::{
 };
 pub use catalog::Offer;
 use error::CreationError;
-use read::CreationRow;
+use view::CreationRow;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/openapi/v1/me", get(read::me))
-        .route("/openapi/v1/catalog", get(read::catalog))
+        .route("/openapi/v1/me", get(me::me))
+        .route("/openapi/v1/catalog", get(catalog::get))
         .route(
             "/openapi/v1/creations",
-            get(read::list).post(create::create),
+            get(list::list).post(create::create),
         )
         .route("/openapi/v1/creations/{creation_id}", get(read::detail))
         .route("/openapi/v1/creations/jobs/{job_id}", get(read::job))
@@ -84,13 +87,13 @@ pub async fn cancel(
     if job.status != "cancelled" {
         return Err(CreationError::not_cancellable(&job.status));
     }
-    Ok(Json(read::job_view(&creation, &job)))
+    Ok(Json(view::job_view(&creation, &job)))
 }
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Atelier creations API", description = "KPainter-compatible OpenAPI (seed 000): narrated slide videos, slide decks and images from a prompt. Errors are {\"detail\": {\"code\", \"message\", \"field\"?, \"allowed\"?}} with code one of invalid_api_key (401), validation_failed (400), insufficient_credits (402), not_found (404), idempotency_conflict and job_not_cancellable (409), rate_limited (429, not enforced yet), unavailable (503), internal (500)."),
-    paths(read::me, read::catalog, create::create, read::list, read::detail, read::job, cancel),
+    paths(me::me, catalog::get, create::create, list::list, read::detail, read::job, cancel),
     components(schemas(error::ErrorBody, error::Detail)),
     modifiers(&Security),
     security(("kgpApiKey" = []), ("bearer" = [])),
