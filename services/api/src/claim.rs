@@ -191,6 +191,10 @@ fn upstream_spec(record: &serde_json::Value) -> Option<atelier_proto::jobs::v1::
             .get("usage")
             .map(|u| u.to_string())
             .unwrap_or_default(),
+        submitted: record
+            .get("submitted")
+            .and_then(|v| v.as_bool())
+            .unwrap_or(false),
     })
 }
 

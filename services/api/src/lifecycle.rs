@@ -264,6 +264,7 @@ pub async fn record_upstream(
     let mut record = serde_json::json!({
         "provider": upstream.provider,
         "model": upstream.upstream_model,
+        "submitted": upstream.submitted,
     });
     if !upstream.task_id.is_empty() {
         record["taskId"] = serde_json::json!(upstream.task_id);

@@ -261,6 +261,7 @@ fn upstream_from_proto(u: &pb::Upstream) -> Upstream {
         upstream_model: u.upstream_model.clone(),
         task_id: (!u.task_id.is_empty()).then(|| u.task_id.clone()),
         usage: serde_json::from_str(&u.usage_json).ok(),
+        submitted: u.submitted,
     }
 }
 
@@ -281,6 +282,7 @@ fn recorder<E: Engine>(runtime: &Runtime<E>, spec: &JobSpec) -> std::sync::Arc<R
                 upstream_model: upstream.upstream_model,
                 task_id: upstream.task_id.unwrap_or_default(),
                 usage_json: upstream.usage.map(|u| u.to_string()).unwrap_or_default(),
+                submitted: upstream.submitted,
             })),
         };
         Box::pin(async move {

@@ -97,11 +97,12 @@ pub struct Upstream {
     pub task_id: Option<String>,
     /// The provider's usage report, as it gave it.
     pub usage: Option<serde_json::Value>,
+    /// A request that may have made the provider work was sent (see the proto's `Upstream`).
+    pub submitted: bool,
 }
 
 /// Publishes one `Upstream` event of an attempt; built by the runtime, which owns NATS.
-pub(crate) type RecordFn =
-    dyn Fn(Upstream) -> BoxFuture<'static, Result<(), EngineError>> + Send + Sync;
+pub type RecordFn = dyn Fn(Upstream) -> BoxFuture<'static, Result<(), EngineError>> + Send + Sync;
 
 /// What an attempt knows beyond its parameters: the upstream record an earlier attempt left,
 /// its deadline, and the way to record an upstream task. Kept apart from [`JobContext`] so
@@ -126,11 +127,8 @@ impl std::fmt::Debug for Attempt {
 }
 
 impl Attempt {
-    pub(crate) fn new(
-        upstream: Option<Upstream>,
-        deadline: SystemTime,
-        recorder: Arc<RecordFn>,
-    ) -> Self {
+    /// `record` stores an [`Upstream`] durably and returns once it is stored.
+    pub fn new(upstream: Option<Upstream>, deadline: SystemTime, recorder: Arc<RecordFn>) -> Self {
         Self {
             upstream,
             deadline,

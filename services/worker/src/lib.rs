@@ -11,7 +11,8 @@ pub mod retry;
 
 pub use config::WorkerConfig;
 pub use engine::{
-    Attempt, Engine, EngineError, Input, JobContext, OutputFile, ProgressReporter, Upstream,
+    Attempt, Engine, EngineError, Input, JobContext, OutputFile, ProgressReporter, RecordFn,
+    Upstream,
 };
 
 use std::sync::Arc;

@@ -16,8 +16,14 @@ pub(super) async fn run(
     call: Call<'_>,
     capability: Capability,
 ) -> Result<Vec<OutputFile>, EngineError> {
-    call.record(None, None).await;
-    let images = match (capability, call.provider) {
+    call.submitting().await?;
+    let images = call.settle(send(&call, capability).await).await?;
+    finish(&call, images).await
+}
+
+/// The provider's call for the capability.
+async fn send(call: &Call<'_>, capability: Capability) -> Result<Images, EngineError> {
+    Ok(match (capability, call.provider) {
         (Capability::ImageGenerate, Provider::OpenAi) => {
             let openai = call
                 .providers
@@ -28,7 +34,7 @@ pub(super) async fn run(
                 .generate_images(&ImageGeneration {
                     model: call.model.clone(),
                     prompt: call.text("prompt").unwrap_or_default(),
-                    size: Some(openai_size(&call)),
+                    size: Some(openai_size(call)),
                     quality: call.text("quality"),
                     ..Default::default()
                 })
@@ -68,7 +74,7 @@ pub(super) async fn run(
                     .iter()
                     .map(|i| ImageInput::Bytes(i.bytes.clone()))
                     .collect(),
-                size: size(&call),
+                size: size(call),
                 seed: call.param("seed").and_then(|v| v.as_i64()),
                 ..Default::default()
             })
@@ -90,8 +96,7 @@ pub(super) async fn run(
                 .await?
         }
         _ => return Err(missing(call.provider)),
-    };
-    finish(&call, images).await
+    })
 }
 
 /// The images as output files; the usage, when the provider reported one, joins the record.

@@ -33,7 +33,10 @@ pub(super) async fn run(
             UpstreamTaskId(id)
         }
         None => {
-            let id = jimeng.submit(&request(&call, capability)?).await?;
+            let request = request(&call, capability)?;
+            call.submitting().await?;
+            let submitted = jimeng.submit(&request).await;
+            let id = call.settle(submitted.map_err(EngineError::from)).await?;
             // Recorded before anything else: a later attempt resumes this task.
             call.record(Some(id.0.clone()), None).await;
             id

@@ -120,6 +120,16 @@ impl<L: Engine> Engine for Routed<L> {
             } => (provider, upstream_model),
         };
         tracing::info!(%provider, upstream.model = %model, "routed upstream");
+        let unanswered = attempt.upstream.as_ref();
+        if unanswered.is_some_and(|u| u.submitted && u.task_id.is_none()) {
+            return Err(EngineError::fatal(
+                "upstream_outcome_unknown",
+                format!(
+                    "an earlier attempt sent this job to {provider} and stopped before its \
+                     answer was kept; it is not sent again"
+                ),
+            ));
+        }
         // One permit per job, held from submit to result (polls included).
         let _permit = self.providers.concurrency.acquire(provider).await;
         job.progress
@@ -159,18 +169,46 @@ impl Call<'_> {
         self.param(name).and_then(|v| v.as_str()).map(str::to_owned)
     }
 
-    /// Records which provider serves the job (and its task id or usage). A record that
-    /// cannot be stored is logged, not fatal: this attempt can still finish the job.
-    async fn record(&self, task_id: Option<String>, usage: Option<serde_json::Value>) {
-        let upstream = Upstream {
+    fn upstream(&self, task_id: Option<String>, usage: Option<serde_json::Value>) -> Upstream {
+        Upstream {
             provider: self.provider.to_string(),
             upstream_model: self.model.clone(),
             task_id,
             usage,
-        };
+            submitted: true,
+        }
+    }
+
+    /// Marks the job as sent upstream before the request leaves. Nothing is sent when the
+    /// mark cannot be stored: a later attempt would not know to hold back.
+    async fn submitting(&self) -> Result<(), EngineError> {
+        self.attempt
+            .record_upstream(self.upstream(None, None))
+            .await
+    }
+
+    /// Records what the provider answered (its task id, its usage). A record that cannot be
+    /// stored is logged, not fatal: this attempt can still finish the job.
+    async fn record(&self, task_id: Option<String>, usage: Option<serde_json::Value>) {
+        let upstream = self.upstream(task_id, usage);
         if let Err(err) = self.attempt.record_upstream(upstream).await {
             tracing::warn!(error = %err, "upstream record not stored");
         }
+    }
+
+    /// A retryable failure means the provider did no work: the mark is cleared, so the next
+    /// attempt may send again. Any other outcome keeps it.
+    async fn settle<T>(&self, result: Result<T, EngineError>) -> Result<T, EngineError> {
+        if result.as_ref().is_err_and(|err| err.retryable) {
+            let cleared = Upstream {
+                submitted: false,
+                ..self.upstream(None, None)
+            };
+            if let Err(err) = self.attempt.record_upstream(cleared).await {
+                tracing::warn!(error = %err, "upstream record not cleared");
+            }
+        }
+        result
     }
 
     /// When polling stops: shortly before the attempt's deadline, so there is time left to

@@ -12,6 +12,7 @@ use serde_json::json;
 use super::Routed;
 use crate::clients::Providers;
 use crate::config::ProvidersConfig;
+use crate::fake::Fault;
 use crate::fake::ark::FakeArk;
 use crate::fake::openai::FakeOpenAi;
 use crate::poll::PollPolicy;
@@ -105,7 +106,7 @@ async fn routes_come_from_the_model_and_a_recorded_task_wins() {
         provider: "jimeng".into(),
         upstream_model: "jimeng_t2i_v40".into(),
         task_id: Some("7392616336519610409".into()),
-        usage: None,
+        ..Upstream::default()
     };
     assert_eq!(
         engine.route(&plain, &attempt(Some(recorded))).unwrap(),
@@ -151,7 +152,7 @@ async fn a_recorded_video_task_is_resumed_without_a_submit() {
         provider: "ark".into(),
         upstream_model: "seedance".into(),
         task_id: Some(id.0),
-        usage: None,
+        ..Upstream::default()
     };
     let outputs = engine
         .run_attempt(
@@ -182,4 +183,87 @@ async fn local_routes_run_the_local_engine() {
         "image.upscale".parse::<Capability>().unwrap(),
         engine.capability
     );
+}
+
+fn openai_engine(fake: &FakeOpenAi) -> Routed<Local> {
+    Routed::new(
+        Local("image.generate"),
+        providers(&[
+            ("ATELIER_OPENAI_API_KEY", "sk-test".into()),
+            ("ATELIER_OPENAI_BASE_URL", fake.base_url()),
+            ("ATELIER_ROUTES", "image.generate=openai:gpt-image-1".into()),
+        ]),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_call_an_earlier_attempt_sent_is_not_sent_again() {
+    let fake = FakeOpenAi::start("sk-test").await;
+    let engine = openai_engine(&fake);
+    // The worker died during the call: the mark is there, no answer was kept.
+    let sent = Upstream {
+        provider: "openai".into(),
+        upstream_model: "gpt-image-1".into(),
+        submitted: true,
+        ..Upstream::default()
+    };
+    let err = engine
+        .run_attempt(job(json!({"prompt": "x"})), attempt(Some(sent)), vec![])
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, "upstream_outcome_unknown");
+    assert!(!err.retryable);
+    assert_eq!(fake.submits(), 0);
+}
+
+#[tokio::test]
+async fn the_mark_is_stored_before_sending_and_cleared_when_nothing_was_done() {
+    let fake = FakeOpenAi::start("sk-test").await;
+    let engine = openai_engine(&fake);
+    let records = Arc::new(std::sync::Mutex::new(Vec::<Upstream>::new()));
+    let recording = {
+        let records = Arc::clone(&records);
+        Attempt::new(
+            None,
+            SystemTime::now() + Duration::from_secs(60),
+            Arc::new(move |u: Upstream| {
+                records.lock().unwrap().push(u);
+                Box::pin(async { Ok(()) })
+            }),
+        )
+    };
+    fake.fail_next(Fault::ServerError { status: 503 });
+    let err = engine
+        .run_attempt(job(json!({"prompt": "x"})), recording.clone(), vec![])
+        .await
+        .unwrap_err();
+    assert!(err.retryable, "{err}");
+    let marks: Vec<bool> = records
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|u| u.submitted)
+        .collect();
+    assert_eq!(
+        marks,
+        [true, false],
+        "marked, then cleared: the provider did nothing"
+    );
+
+    // A mark that cannot be stored stops the call before it leaves.
+    let failing = Attempt::new(
+        None,
+        SystemTime::now() + Duration::from_secs(60),
+        Arc::new(|_| {
+            Box::pin(async { Err(EngineError::retryable("upstream_unrecorded", "nats down")) })
+        }),
+    );
+    let before = fake.submits();
+    let err = engine
+        .run_attempt(job(json!({"prompt": "x"})), failing, vec![])
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, "upstream_unrecorded");
+    assert_eq!(fake.submits(), before, "nothing sent without the mark");
 }

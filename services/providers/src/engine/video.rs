@@ -34,7 +34,9 @@ pub(super) async fn run(
             UpstreamTaskId(id)
         }
         None => {
-            let id = ark.create_video_task(&request(&call)).await?;
+            call.submitting().await?;
+            let created = ark.create_video_task(&request(&call)).await;
+            let id = call.settle(created.map_err(EngineError::from)).await?;
             // Recorded before anything else: a later attempt resumes this task.
             call.record(Some(id.0.clone()), None).await;
             id
