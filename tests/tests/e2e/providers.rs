@@ -484,3 +484,50 @@ async fn jimeng_images_are_submitted_signed_and_polled() {
     sandbox.check_invariants().await;
     sandbox.teardown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_synchronous_call_cut_by_a_stopped_worker_is_not_sent_again() {
+    let fake = FakeOpenAi::start(OPENAI_KEY).await;
+    // The model answers after the first worker has drained and given up.
+    fake.set_latency(Duration::from_secs(8));
+    let mut sandbox = Sandbox::start(openai_settings(&fake)).await;
+    let first = sandbox.spawn_routed_worker("image.generate");
+    grant(&sandbox, &sandbox.alpha, 100).await;
+    let created = create_task(
+        &sandbox,
+        &sandbox.alpha,
+        &json!({"model_id": "gpt-image-2", "prompt": "a slow sunset"}),
+    )
+    .await;
+    let task_id = created["data"]["task_id"].as_str().unwrap().to_owned();
+    // The mark is stored before the request leaves; then the request is in flight.
+    wait_until("the call to be sent", Duration::from_secs(30), || async {
+        (fake.submits() == 1).then_some(())
+    })
+    .await;
+    let submitted: Option<bool> =
+        sqlx::query_scalar("SELECT (upstream->>'submitted')::boolean FROM jobs WHERE id = $1")
+            .bind(&task_id)
+            .fetch_one(&sandbox.pool)
+            .await
+            .unwrap();
+    assert_eq!(submitted, Some(true));
+    first.cancel();
+
+    // The next attempt finds the mark without an answer and does not call again.
+    sandbox.spawn_routed_worker("image.generate");
+    wait_task(&sandbox, &sandbox.alpha, &task_id).await;
+    let (_, job) = sandbox
+        .get(&sandbox.alpha, &format!("/api/v1/jobs/{task_id}"))
+        .await;
+    assert_eq!(job["status"], "failed", "{job}");
+    assert_eq!(job["error"]["code"], "upstream_outcome_unknown", "{job}");
+    assert_eq!(job["attempts"], 2, "{job}");
+    assert_eq!(fake.submits(), 1, "sent exactly once");
+    wait_until("the refund", Duration::from_secs(10), || async {
+        (balance(&sandbox, &sandbox.alpha).await == 100).then_some(())
+    })
+    .await;
+    sandbox.check_invariants().await;
+    sandbox.teardown().await;
+}

@@ -44,6 +44,8 @@ pub struct Shared {
     chat_content: Mutex<String>,
     speech: Mutex<Vec<u8>>,
     received: Mutex<Vec<Received>>,
+    /// How long an image generation takes to answer (a slow model, or a worker to kill).
+    latency: Mutex<std::time::Duration>,
 }
 
 /// The fake. Scripts go through its methods; `faults` applies to every endpoint.
@@ -67,6 +69,7 @@ impl FakeOpenAi {
             // An ID3v2 header: what an MP3 from the speech endpoint starts with.
             speech: Mutex::new(b"ID3\x04\0\0\0\0\0\0fake mp3 frames".to_vec()),
             received: Mutex::new(Vec::new()),
+            latency: Mutex::new(std::time::Duration::ZERO),
         });
         let router = Router::new()
             .route("/v1/images/generations", post(generations))
@@ -111,6 +114,11 @@ impl FakeOpenAi {
 
     pub fn set_speech(&self, bytes: Vec<u8>) {
         *self.state.speech.lock().unwrap() = bytes;
+    }
+
+    /// Image generations answer this much later (the request is counted at once).
+    pub fn set_latency(&self, latency: std::time::Duration) {
+        *self.state.latency.lock().unwrap() = latency;
     }
 
     pub fn received(&self) -> Vec<Received> {
@@ -206,6 +214,8 @@ async fn generations(
         fields: body,
         ..Received::default()
     });
+    let latency = *state.latency.lock().unwrap();
+    tokio::time::sleep(latency).await;
     images_answer(&state, n)
 }
 
