@@ -72,8 +72,12 @@ pub struct Speech {
     pub response_format: Option<String>,
 }
 
+/// Cheap to clone and small to hold (engines keep one in an enum beside lighter choices).
 #[derive(Debug, Clone)]
-pub struct OpenAiClient {
+pub struct OpenAiClient(std::sync::Arc<Parts>);
+
+#[derive(Debug)]
+struct Parts {
     transport: Transport,
     downloader: Downloader,
     endpoint: KeyedEndpoint,
@@ -101,29 +105,31 @@ impl OpenAiClient {
         downloader: Downloader,
         endpoint: KeyedEndpoint,
     ) -> Self {
-        Self {
+        Self(std::sync::Arc::new(Parts {
             transport,
             downloader,
             endpoint,
-        }
+        }))
     }
 
     fn post(&self, path: &str) -> reqwest::RequestBuilder {
-        self.transport
+        self.0
+            .transport
             .client()
-            .post(endpoint(&self.endpoint.base_url, path))
+            .post(endpoint(&self.0.endpoint.base_url, path))
             .header(
                 AUTHORIZATION,
-                format!("Bearer {}", self.endpoint.api_key.expose()),
+                format!("Bearer {}", self.0.endpoint.api_key.expose()),
             )
     }
 
     fn key(&self) -> &Secret {
-        &self.endpoint.api_key
+        &self.0.endpoint.api_key
     }
 
     async fn call(&self, request: reqwest::RequestBuilder) -> Result<Reply, ProviderError> {
         let reply = self
+            .0
             .transport
             .send(request, Call::Submit)
             .await
@@ -202,12 +208,12 @@ impl OpenAiClient {
     async fn images(&self, body: &[u8], requested: u32) -> Result<Images, ProviderError> {
         let parsed: ImagesResponse =
             serde_json::from_slice(body).map_err(|err| malformed(P, err))?;
-        let max = self.transport.limits.max_image_bytes;
+        let max = self.0.transport.limits.max_image_bytes;
         let mut images = Vec::with_capacity(parsed.data.len());
         for datum in parsed.data {
             let bytes = match (datum.b64_json, datum.url) {
                 (Some(b64), _) => decode_base64(P, &b64, max)?,
-                (None, Some(url)) => self.downloader.fetch(P, &url, max).await?,
+                (None, Some(url)) => self.0.downloader.fetch(P, &url, max).await?,
                 (None, None) => continue,
             };
             images.push(admit_image(P, bytes, max)?);
@@ -267,10 +273,10 @@ impl OpenAiClient {
     #[tracing::instrument(skip_all, fields(otel.kind = "client", provider = "openai", model = %request.model))]
     pub async fn speech(&self, request: &Speech) -> Result<Artifact, ProviderError> {
         let reply = self.call(self.post("audio/speech").json(request)).await?;
-        if reply.body.len() > self.transport.limits.max_audio_bytes {
+        if reply.body.len() > self.0.transport.limits.max_audio_bytes {
             return Err(crate::http::too_large(
                 P,
-                self.transport.limits.max_audio_bytes,
+                self.0.transport.limits.max_audio_bytes,
             ));
         }
         admit_media(P, reply.body.to_vec(), Kind::Audio)
