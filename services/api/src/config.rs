@@ -198,6 +198,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_request_may_name_the_routed_models_and_the_default_upstream_model() {
+        let routes = atelier_providers::RouteTable::parse(
+            "image.generate=openai:gpt-image-1,\
+             image.generate:nano-banana-2=gemini:gemini-2.5-flash-image,\
+             image.generate:gpt-image-2=openai:gpt-image-2,\
+             image.upscale:fast=local",
+        )
+        .unwrap();
+        assert_eq!(
+            models_for(&routes, "image.generate"),
+            ["gpt-image-2", "nano-banana-2", "gpt-image-1"]
+        );
+        assert_eq!(models_for(&routes, "image.upscale"), ["fast"]);
+        assert!(models_for(&routes, "video.generate").is_empty());
+        assert!(models_for(&routes, "video.slides").is_empty());
+    }
+
+    #[test]
     fn the_seed_key_format_parses() {
         let keys = parse_api_keys("partner-a:key-a-123,partner-b:key-b-456").unwrap();
         assert_eq!(keys.len(), 2);

@@ -170,3 +170,18 @@ pub struct JobList {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_before: Option<DateTime<Utc>>,
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    #[test]
+    fn the_engine_shows_provider_model_and_usage_but_not_the_task() {
+        let stored = json!({"provider": "ark", "model": "seedance", "taskId": "cgt-1",
+                            "submitted": true, "usage": {"completion_tokens": 108900}});
+        assert_eq!(
+            super::engine_view(stored),
+            json!({"provider": "ark", "model": "seedance", "usage": {"completion_tokens": 108900}})
+        );
+    }
+}
