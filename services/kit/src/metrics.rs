@@ -50,6 +50,10 @@ pub struct Metrics {
     outbox_pending: Gauge,
     queued_oldest: Family<Labels, Gauge>,
     db_connections: Family<Labels, Gauge>,
+    provider_requests: Family<Labels, Counter>,
+    provider_request_duration: Family<Labels, Histogram, Seconds>,
+    provider_jobs: Family<Labels, Counter>,
+    provider_in_flight: Family<Labels, Gauge>,
 }
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
@@ -79,6 +83,10 @@ impl Metrics {
             outbox_pending: Gauge::default(),
             queued_oldest: Family::default(),
             db_connections: Family::default(),
+            provider_requests: Family::default(),
+            provider_request_duration: Family::new_with_constructor(Seconds),
+            provider_jobs: Family::default(),
+            provider_in_flight: Family::default(),
         };
         let r = &mut registry;
         r.register(
@@ -156,6 +164,26 @@ impl Metrics {
             "Database pool connections, by pool and state (idle, in_use, max)",
             metrics.db_connections.clone(),
         );
+        r.register(
+            "atelier_provider_requests",
+            "HTTP requests to upstream providers, by provider and status class (2xx, 4xx, 5xx, transport)",
+            metrics.provider_requests.clone(),
+        );
+        r.register(
+            "atelier_provider_request_duration_seconds",
+            "Latency of HTTP requests to upstream providers, by provider",
+            metrics.provider_request_duration.clone(),
+        );
+        r.register(
+            "atelier_provider_jobs",
+            "Job attempts routed to a provider, by provider and outcome (succeeded, or the error code: provider_unavailable, content_rejected, invalid_request, provider_retryable, upstream_error, upstream_outcome_unknown, timed_out)",
+            metrics.provider_jobs.clone(),
+        );
+        r.register(
+            "atelier_provider_in_flight",
+            "Job attempts holding one of a provider's concurrency slots, by provider",
+            metrics.provider_in_flight.clone(),
+        );
         metrics.registry = registry;
         metrics
     }
@@ -231,6 +259,37 @@ impl Metrics {
 
     pub fn outbox_pending(&self, rows: i64) {
         self.outbox_pending.set(rows);
+    }
+
+    /// One HTTP request to a provider: `status` is its class (`2xx`, `4xx`, `5xx`) or
+    /// `transport` when no answer came.
+    pub fn provider_request(&self, provider: &str, status: &str, took: Duration) {
+        self.provider_requests
+            .get_or_create(&vec![
+                ("provider", provider.to_owned()),
+                ("status", status.to_owned()),
+            ])
+            .inc();
+        self.provider_request_duration
+            .get_or_create(&vec![("provider", provider.to_owned())])
+            .observe(took.as_secs_f64());
+    }
+
+    /// A routed attempt ended: `outcome` is `succeeded` or its error code.
+    pub fn provider_job(&self, provider: &str, outcome: &str) {
+        self.provider_jobs
+            .get_or_create(&vec![
+                ("provider", provider.to_owned()),
+                ("outcome", outcome.to_owned()),
+            ])
+            .inc();
+    }
+
+    /// An attempt took (`1`) or released (`-1`) one of a provider's slots.
+    pub fn provider_in_flight(&self, provider: &str, delta: i64) {
+        self.provider_in_flight
+            .get_or_create(&vec![("provider", provider.to_owned())])
+            .inc_by(delta);
     }
 
     pub fn queued_oldest(&self, capability: &str, age_seconds: i64) {

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use atelier_kit::metrics::metrics;
 use bytes::{Bytes, BytesMut};
 use reqwest::header::HeaderMap;
 use reqwest::{RequestBuilder, StatusCode};
@@ -115,11 +116,15 @@ impl Transport {
 
     /// Sends and reads the body up to the cap.
     pub async fn send(&self, request: RequestBuilder, call: Call) -> Result<Reply, ProviderError> {
-        let mut response = request
-            .send()
-            .await
-            .map_err(|err| self.transport_error(&err, call))?;
+        let started = std::time::Instant::now();
+        let provider = self.provider.as_str();
+        let mut response = request.send().await.map_err(|err| {
+            metrics().provider_request(provider, "transport", started.elapsed());
+            self.transport_error(&err, call)
+        })?;
         let status = response.status();
+        let class = format!("{}xx", status.as_u16() / 100);
+        metrics().provider_request(provider, &class, started.elapsed());
         let headers = response.headers().clone();
         let cap = self.limits.max_response_bytes;
         let mut body = BytesMut::new();

@@ -278,6 +278,17 @@ async fn provider_errors_keep_their_class_and_refund() {
     // The capability's default route served the job without a model.
     assert_eq!(job["engine"]["model"], "gpt-image-1", "{job}");
     assert_eq!(fake.submits(), 2);
+    // The operator sees it: the outcome the alert AtelierProviderUnavailable watches, the
+    // requests by status class, and no slot left taken.
+    let exposed = atelier_kit::metrics::metrics().render();
+    for sample in [
+        r#"atelier_provider_jobs_total{provider="openai",outcome="provider_unavailable"}"#,
+        r#"atelier_provider_jobs_total{provider="openai",outcome="content_rejected"}"#,
+        r#"atelier_provider_requests_total{provider="openai",status="4xx"}"#,
+        r#"atelier_provider_request_duration_seconds_count{provider="openai"}"#,
+    ] {
+        assert!(exposed.contains(sample), "{sample} in\n{exposed}");
+    }
 
     sandbox.check_invariants().await;
     sandbox.teardown().await;

@@ -16,6 +16,7 @@ mod video;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use atelier_kit::metrics::metrics;
 use atelier_worker::{Attempt, Engine, EngineError, Input, JobContext, OutputFile, Upstream};
 
 use crate::clients::Providers;
@@ -132,6 +133,7 @@ impl<L: Engine> Engine for Routed<L> {
         }
         // One permit per job, held from submit to result (polls included).
         let _permit = self.providers.concurrency.acquire(provider).await;
+        let _in_flight = InFlight::enter(provider);
         job.progress
             .report(20, &format!("submitting to {provider}"));
         let call = Call {
@@ -142,11 +144,33 @@ impl<L: Engine> Engine for Routed<L> {
             attempt: &attempt,
             inputs,
         };
-        match (self.capability, provider) {
+        let result = match (self.capability, provider) {
             (Capability::VideoGenerate, _) => video::run(call, &self.video_poll).await,
             (_, Provider::Jimeng) => jimeng::run(call, self.capability, &self.image_poll).await,
             _ => image::run(call, self.capability).await,
-        }
+        };
+        let outcome = result
+            .as_ref()
+            .map_or_else(|e| e.code.as_str(), |_| "succeeded");
+        metrics().provider_job(provider.as_str(), outcome);
+        result
+    }
+}
+
+/// A routed attempt holding a provider slot, counted in `atelier_provider_in_flight` for as long
+/// as it lives.
+struct InFlight(Provider);
+
+impl InFlight {
+    fn enter(provider: Provider) -> Self {
+        metrics().provider_in_flight(provider.as_str(), 1);
+        Self(provider)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        metrics().provider_in_flight(self.0.as_str(), -1);
     }
 }
 
