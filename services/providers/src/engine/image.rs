@@ -104,15 +104,29 @@ pub(super) async fn finish(
     call: &Call<'_>,
     images: Images,
 ) -> Result<Vec<OutputFile>, EngineError> {
-    if (images.images.len() as u32) < images.requested {
+    let delivered = images.images.len() as u32;
+    let partial = delivered < images.requested;
+    if partial {
         tracing::warn!(
-            delivered = images.images.len(),
+            delivered,
             requested = images.requested,
             "partial success upstream"
         );
     }
-    if images.usage.is_some() {
-        call.record(None, images.usage.clone()).await;
+    // The usage the provider reported and, for a partial success, how many images of how many
+    // asked came back: the job JSON shows both under `engine.usage`.
+    let mut usage = images.usage.clone();
+    if partial {
+        let mut with = usage
+            .take()
+            .filter(serde_json::Value::is_object)
+            .unwrap_or_else(|| serde_json::json!({}));
+        with["images_requested"] = images.requested.into();
+        with["images_delivered"] = delivered.into();
+        usage = Some(with);
+    }
+    if usage.is_some() {
+        call.record(None, usage).await;
     }
     Ok(images
         .images

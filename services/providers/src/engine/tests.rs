@@ -267,3 +267,43 @@ async fn the_mark_is_stored_before_sending_and_cleared_when_nothing_was_done() {
     assert_eq!(err.code, "upstream_unrecorded");
     assert_eq!(fake.submits(), before, "nothing sent without the mark");
 }
+
+#[tokio::test]
+async fn a_partial_success_is_recorded_with_the_usage() {
+    let ark = FakeArk::start("ark-test").await;
+    ark.set_seedream(1, 1);
+    let engine = Routed::new(
+        Local("image.generate"),
+        providers(&[
+            ("ATELIER_ARK_API_KEY", "ark-test".into()),
+            ("ATELIER_ARK_BASE_URL", ark.base_url()),
+            ("ATELIER_ROUTES", "image.generate=ark:seedream-4".into()),
+        ]),
+    )
+    .unwrap();
+    let records = Arc::new(std::sync::Mutex::new(Vec::<Upstream>::new()));
+    let sink = Arc::clone(&records);
+    let recorder: Arc<atelier_worker::engine::RecordFn> = Arc::new(move |upstream| {
+        sink.lock().unwrap().push(upstream);
+        Box::pin(async { Ok(()) })
+    });
+    let attempt = Attempt::new(None, SystemTime::now() + Duration::from_secs(60), recorder);
+    let outputs = engine
+        .run_attempt(
+            job(json!({"prompt": "two lighthouses"})),
+            attempt,
+            Vec::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(outputs.len(), 1);
+    let last = records.lock().unwrap().last().cloned().expect("a record");
+    let usage = last.usage.expect("usage recorded");
+    assert_eq!(
+        (
+            usage["images_requested"].as_u64(),
+            usage["images_delivered"].as_u64()
+        ),
+        (Some(2), Some(1))
+    );
+}
