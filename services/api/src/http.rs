@@ -32,6 +32,7 @@ pub fn router(state: AppState) -> Router {
             get(jobs::routes::list).post(jobs::routes::create),
         )
         .route("/api/v1/jobs/{id}", get(jobs::routes::get))
+        .route("/api/v1/jobs/{id}/cancel", post(jobs::routes::cancel))
         .route("/api/v1/jobs/{id}/webhooks", get(webhooks::log))
         .route(
             "/api/v1/jobs/{id}/webhooks/redeliver",
@@ -58,6 +59,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/credits", get(credits_statement))
         .route("/api/v1/tasks/create", post(tasks::create))
         .route("/api/v1/tasks/{task_id}", get(tasks::get))
+        .route("/api/v1/tasks/{task_id}/cancel", post(tasks::cancel))
         .route("/api/v1/openapi.json", get(openapi::document))
         .merge(crate::faces::creations::router())
         .route("/healthz", get(|| async { "ok" }))

@@ -31,8 +31,8 @@ pub enum Fence<'a> {
     RunningPastDeadline,
     /// A running job whose worker stopped heartbeating on its last attempt.
     StaleOnLastAttempt(Duration),
-    /// A job no worker has claimed (a cancel).
-    Queued,
+    /// A job not yet terminal, queued or running on any lease (a partner's cancel).
+    NotTerminal,
 }
 
 impl Fence<'_> {
@@ -44,7 +44,7 @@ impl Fence<'_> {
             Fence::RunningPastDeadline => {
                 "status = 'running' AND run_deadline_at < now() AND $5::text IS NULL"
             }
-            Fence::Queued => "status = 'queued' AND $5::text IS NULL",
+            Fence::NotTerminal => "status IN ('queued', 'running') AND $5::text IS NULL",
             Fence::StaleOnLastAttempt(_) => {
                 "status = 'running' AND attempt >= max_attempts
                  AND heartbeat_at < now() - $5::text::interval"
@@ -134,7 +134,10 @@ pub async fn finish(
                 record_assets(tx, job_id, &client, "output", outputs, retention).await?;
         }
         Outcome::Failed { .. } | Outcome::Expired | Outcome::Cancelled => {
-            credits::refund(tx, job_id).await?;
+            // The row was read before the refund: the webhook shows what was given back.
+            if credits::refund(tx, job_id).await? {
+                row.refunded = row.credits;
+            }
         }
     }
     let webhook_url = row.webhook_url.clone();

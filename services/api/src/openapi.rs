@@ -14,6 +14,7 @@ use crate::{assets, capabilities, error::ErrorBody, jobs};
     paths(
         jobs::routes::create,
         jobs::routes::get,
+        jobs::routes::cancel,
         jobs::routes::list,
         capabilities::list,
         assets::list,

@@ -267,6 +267,38 @@ async fn output_link(
     Ok(Some(request.uri().to_owned()))
 }
 
+/// Cancel a task: its credits come back in full, once. In this face's envelope: `code: 200`
+/// with `task_status: 4` and `billing`; a task that already ended is HTTP 409, `code: 0`, with
+/// its status, nothing refunded.
+pub async fn cancel(
+    State(state): State<AppState>,
+    caller: Result<Caller, ApiError>,
+    Path(task_id): Path<String>,
+) -> Response {
+    use crate::jobs::{cancel::Cancel, view::Billing};
+    let caller = match caller {
+        Ok(caller) => caller,
+        Err(err) => return from_api_error(err),
+    };
+    let data = |job: &JobRow| {
+        json!({"task_id": job.id, "task_status": task_status(&job.status), "status": job.status,
+               "billing": Billing::of(job)})
+    };
+    match crate::jobs::cancel::cancel(&state, &caller.client, &task_id).await {
+        Ok(None) => answer(StatusCode::NOT_FOUND, 0, "task not found", Value::Null),
+        Ok(Some(Cancel::Now(job) | Cancel::Already(job))) => {
+            answer(StatusCode::OK, 200, "cancelled", data(&job))
+        }
+        Ok(Some(Cancel::Finished(job))) => answer(
+            StatusCode::CONFLICT,
+            0,
+            format!("the task already {}", job.status),
+            data(&job),
+        ),
+        Err(err) => from_api_error(err),
+    }
+}
+
 /// Poll a task until `task_status` is 3 or 4.
 pub async fn get(
     State(state): State<AppState>,

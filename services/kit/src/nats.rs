@@ -104,6 +104,12 @@ impl Names {
         format!("{}.claim", self.prefix)
     }
 
+    /// Core NATS (no stream): the api announces a cancelled job here, and the worker running
+    /// it stops. A worker subscribes before it claims, so no cancel can fall between the two.
+    pub fn cancel_subject(&self, job_id: &str) -> String {
+        format!("{}.cancel.{job_id}", self.prefix)
+    }
+
     /// Durable consumer names must not contain dots either.
     pub fn durable(&self, what: &str) -> String {
         format!("{}_{}", self.prefix, what.replace('.', "_"))

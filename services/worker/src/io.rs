@@ -210,3 +210,36 @@ pub async fn upload_outputs(
     }
     Ok(outputs)
 }
+
+/// Deletes whatever this attempt uploaded (a cancelled attempt leaves nothing behind). Failures
+/// are logged: the bucket's retention removes what is left.
+pub async fn delete_outputs(storage: &Storage, spec: &JobSpec) {
+    let listed = storage
+        .client
+        .list_objects_v2()
+        .bucket(&storage.bucket)
+        .prefix(&spec.output_prefix)
+        .send()
+        .await;
+    let objects = match listed {
+        Ok(listed) => listed.contents.unwrap_or_default(),
+        Err(err) => {
+            let error = aws_sdk_s3::error::DisplayErrorContext(&err);
+            tracing::warn!(%error, "listing a cancelled attempt's outputs");
+            return;
+        }
+    };
+    for key in objects.into_iter().filter_map(|o| o.key) {
+        let deleted = storage
+            .client
+            .delete_object()
+            .bucket(&storage.bucket)
+            .key(&key)
+            .send()
+            .await;
+        if let Err(err) = deleted {
+            let error = aws_sdk_s3::error::DisplayErrorContext(&err);
+            tracing::warn!(%key, %error, "deleting a cancelled attempt's output");
+        }
+    }
+}

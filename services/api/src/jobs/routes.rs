@@ -168,6 +168,56 @@ pub async fn check_assets_exist(
     Ok(())
 }
 
+/// The answer to a cancel that lost to another terminal state.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct CancelConflict {
+    pub error: String,
+    /// The terminal state the job reached first.
+    pub status: String,
+    pub job: Job,
+}
+
+/// Cancel a job. Queued: cancelled at once. Running: the worker stops within about a second
+/// (its engine and child processes end, uploaded outputs are deleted). Credits come back in
+/// full, once; `billing` says so. Cancelling again answers the same; a job that already
+/// succeeded or failed is a 409 with its state, nothing refunded.
+#[utoipa::path(post, path = "/api/v1/jobs/{id}/cancel", tag = "jobs",
+    params(("id" = String, Path, description = "the job")),
+    responses((status = 200, description = "the job, cancelled", body = JobEnvelope),
+              (status = 401, body = crate::error::ErrorBody),
+              (status = 404, body = crate::error::ErrorBody),
+              (status = 409, description = "it ended otherwise first", body = CancelConflict)))]
+pub async fn cancel(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<axum::response::Response, ApiError> {
+    use super::cancel::Cancel;
+    use axum::response::IntoResponse;
+    match super::cancel::cancel(&state, &caller.client, &id).await? {
+        None => Err(ApiError::NotFound("Job not found.")),
+        Some(Cancel::Now(row)) => Ok(Json(JobEnvelope {
+            job: row.into(),
+            reused: false,
+        })
+        .into_response()),
+        Some(Cancel::Already(row)) => Ok(Json(JobEnvelope {
+            job: row.into(),
+            reused: true,
+        })
+        .into_response()),
+        Some(Cancel::Finished(row)) => Ok((
+            StatusCode::CONFLICT,
+            Json(CancelConflict {
+                error: format!("the job already {}", row.status),
+                status: row.status.clone(),
+                job: row.into(),
+            }),
+        )
+            .into_response()),
+    }
+}
+
 /// One job.
 #[utoipa::path(get, path = "/api/v1/jobs/{id}", tag = "jobs",
     responses((status = 200, body = Job), (status = 401, body = crate::error::ErrorBody),

@@ -9,6 +9,8 @@ use utoipa::ToSchema;
 pub const JOB_COLUMNS: &str = "id, client_id, capability, status, params, webhook_url, attempt, \
      max_attempts, progress_pct, current_step, error_code, error_message, created_at, \
      updated_at, started_at, finished_at, expires_at, model_id, credits, request_id, trace_id, upstream, \
+     COALESCE((SELECT l.amount FROM credit_ledger l WHERE l.job_id = jobs.id AND l.kind = 'refund'), 0) \
+         AS refunded, \
      ARRAY(SELECT a.id FROM assets a WHERE a.job_id = jobs.id AND a.role = 'output' \
            AND a.deleted_at IS NULL \
            ORDER BY a.position) AS output_asset_ids";
@@ -38,6 +40,8 @@ pub struct JobRow {
     pub trace_id: Option<String>,
     /// `{provider, model, taskId?, usage?}` once a provider engine took the job.
     pub upstream: Option<Value>,
+    /// Credits given back (the ledger's refund row), 0 when none.
+    pub refunded: i64,
     pub output_asset_ids: Vec<String>,
 }
 
@@ -98,15 +102,47 @@ pub struct Job {
     /// provider reported it. Absent for the local engines.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub engine: Option<Value>,
+    pub billing: Billing,
+}
+
+/// What a job cost the partner, exactly: charged, given back, and why.
+#[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
+pub struct Billing {
+    pub charged: i64,
+    pub refunded: i64,
+    /// `free` (nothing charged), `charged` (kept: the job succeeded or is still going),
+    /// `refunded_in_full` (it failed, expired or was cancelled).
+    pub outcome: &'static str,
+    /// For a refund: the state that earned it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl Billing {
+    pub fn of(row: &JobRow) -> Self {
+        let (outcome, reason) = match (row.credits, row.refunded) {
+            (0, _) => ("free", None),
+            (_, 0) => ("charged", None),
+            _ => ("refunded_in_full", Some(row.status.clone())),
+        };
+        Self {
+            charged: row.credits,
+            refunded: row.refunded,
+            outcome,
+            reason,
+        }
+    }
 }
 
 impl From<JobRow> for Job {
     fn from(row: JobRow) -> Self {
+        let billing = Billing::of(&row);
         let error = row.error_code.map(|code| JobError {
             code,
             message: row.error_message.unwrap_or_default(),
         });
         Job {
+            billing,
             prompt: row
                 .params
                 .get("prompt")

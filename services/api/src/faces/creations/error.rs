@@ -87,7 +87,7 @@ impl CreationError {
         let mut err = Self::new(
             StatusCode::CONFLICT,
             "job_not_cancellable",
-            format!("the job is {status}; only a queued job can be cancelled"),
+            format!("the job already {status}; it can no longer be cancelled"),
         );
         err.0.detail.status = Some(status.to_owned());
         err

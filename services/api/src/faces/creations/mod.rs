@@ -24,8 +24,7 @@ use crate::{
     AppState,
     auth::Caller,
     error::ApiError,
-    jobs::store,
-    lifecycle::{self, Fence, Outcome},
+    jobs::{self, cancel::Cancel},
 };
 pub use catalog::Offer;
 use error::CreationError;
@@ -49,12 +48,12 @@ pub fn router() -> Router<AppState> {
         )
 }
 
-/// Cancel a creation's job while it is queued: it ends `cancelled`, its credits come back
-/// and its webhook says so. Cancelling again answers the same; a job already running or
-/// finished is a 409 naming its state. (Stopping a running job is the cancel issue's work.)
+/// Cancel a creation's job, queued or running: it ends `cancelled`, its credits come back
+/// once, its webhook says so, and a running job's worker stops. Cancelling again answers the
+/// same; a job that already ended is a 409 naming its state.
 #[utoipa::path(post, path = "/openapi/v1/creations/jobs/{job_id}/cancel", tag = "creations",
     params(("job_id" = String, Path, description = "the creation's job")),
-    responses((status = 200, description = "the job, now cancelled", body = Object),
+    responses((status = 200, description = "the job, now cancelled, with its billing", body = Object),
               (status = 401, body = error::ErrorBody), (status = 404, body = error::ErrorBody),
               (status = 409, description = "job_not_cancellable, with its status", body = error::ErrorBody)))]
 pub async fn cancel(
@@ -66,28 +65,11 @@ pub async fn cancel(
     let creation = CreationRow::of_job(&state.pool, &caller.client, &job_id)
         .await?
         .ok_or_else(|| CreationError::not_found("job"))?;
-    let mut tx = state.pool.begin().await?;
-    let cancelled = lifecycle::finish(
-        &mut tx,
-        &state.names,
-        state.config.asset_retention,
-        &job_id,
-        Fence::Queued,
-        &Outcome::Cancelled,
-        &[],
-    )
-    .await?;
-    tx.commit().await?;
-    if let Some(job) = cancelled {
-        atelier_kit::metrics::metrics().job_finished(&job.capability, &job.status);
+    match jobs::cancel::cancel(&state, &caller.client, &job_id).await? {
+        None => Err(CreationError::not_found("job")),
+        Some(Cancel::Now(job) | Cancel::Already(job)) => Ok(Json(view::job_view(&creation, &job))),
+        Some(Cancel::Finished(job)) => Err(CreationError::not_cancellable(&job.status)),
     }
-    let job = store::get(&state.pool, &caller.client, &job_id)
-        .await?
-        .ok_or_else(|| CreationError::not_found("job"))?;
-    if job.status != "cancelled" {
-        return Err(CreationError::not_cancellable(&job.status));
-    }
-    Ok(Json(view::job_view(&creation, &job)))
 }
 
 #[derive(OpenApi)]

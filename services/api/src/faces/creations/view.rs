@@ -94,6 +94,7 @@ pub fn job_view(creation: &CreationRow, job: &JobRow) -> Value {
         "attempt": job.attempt,
         "error": error,
         "credits": job.credits,
+        "billing": crate::jobs::view::Billing::of(job),
         "created_at": job.created_at,
         "started_at": job.started_at,
         "finished_at": job.finished_at,
