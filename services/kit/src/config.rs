@@ -131,6 +131,30 @@ pub struct S3Config {
     pub bucket: String,
     pub region: String,
     pub force_path_style: bool,
+    /// Every S3 call is bounded (docs/hardening.md, H3): a server that accepts and never
+    /// answers must not hold a worker slot or a request forever.
+    pub timeouts: S3Timeouts,
+}
+
+/// Bounds on every S3 call; an expired bound is an error the caller classifies (retryable).
+#[derive(Clone, Copy, Debug)]
+pub struct S3Timeouts {
+    /// Establishing the TCP (and TLS) connection.
+    pub connect: Duration,
+    /// From the request sent (body included) to the response's first byte.
+    pub read: Duration,
+    /// One attempt of one operation, end to end (the SDK retries up to 3 attempts).
+    pub attempt: Duration,
+}
+
+impl S3Timeouts {
+    pub fn from_env() -> anyhow::Result<Self> {
+        Ok(Self {
+            connect: duration("ATELIER_S3_CONNECT_TIMEOUT", Duration::from_secs(5))?,
+            read: duration("ATELIER_S3_READ_TIMEOUT", Duration::from_secs(120))?,
+            attempt: duration("ATELIER_S3_ATTEMPT_TIMEOUT", Duration::from_secs(600))?,
+        })
+    }
 }
 
 impl S3Config {
@@ -144,6 +168,7 @@ impl S3Config {
             region: var("AWS_REGION")
                 .or_else(|| var("AWS_DEFAULT_REGION"))
                 .unwrap_or_else(|| "us-east-1".to_owned()),
+            timeouts: S3Timeouts::from_env()?,
         })
     }
 }

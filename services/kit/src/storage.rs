@@ -14,8 +14,14 @@ pub struct Storage {
 
 impl Storage {
     pub async fn connect(config: &S3Config) -> Self {
+        let timeouts = aws_config::timeout::TimeoutConfig::builder()
+            .connect_timeout(config.timeouts.connect)
+            .read_timeout(config.timeouts.read)
+            .operation_attempt_timeout(config.timeouts.attempt)
+            .build();
         let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
             .region(Region::new(config.region.clone()))
+            .timeout_config(timeouts)
             .load()
             .await;
         let mut builder =

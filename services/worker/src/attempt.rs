@@ -140,10 +140,15 @@ async fn run_claimed<E: Engine>(runtime: &Runtime<E>, message: &Message, spec: J
     let (reporter, progress) = ProgressReporter::new();
     let heartbeat = heartbeat(runtime, message, &spec, progress);
     let mut kept = Vec::new();
-    let work = execute(runtime, &spec, reporter, &mut kept);
+    // The whole attempt (fetch, engine, upload) is under the job's deadline: a call that
+    // hangs past every other bound still ends here, so the slot is always given back.
+    let work = tokio::time::timeout(budget(&spec), execute(runtime, &spec, reporter, &mut kept));
     // The heartbeat runs until the work ends; it never ends on its own.
     let result = tokio::select! {
-        result = work => result,
+        result = work => result.unwrap_or_else(|_| Err(EngineError::fatal(
+            "deadline_exceeded",
+            "the attempt (inputs, engine, upload) ran past its deadline",
+        ))),
         never = heartbeat => match never {},
     };
     let event = |kind| JobEvent {
@@ -228,11 +233,7 @@ async fn execute<E: Engine>(
         params,
         progress: progress.clone(),
     };
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0);
-    let budget = Duration::from_millis(spec.deadline_unix_ms.saturating_sub(now_ms).max(0) as u64);
+    let budget = budget(spec);
     let deadline = UNIX_EPOCH + Duration::from_millis(spec.deadline_unix_ms.max(0) as u64);
     let attempt = Attempt::new(
         spec.upstream.as_ref().map(upstream_from_proto),
@@ -253,6 +254,15 @@ async fn execute<E: Engine>(
     io::upload_outputs(&runtime.storage, spec, files)
         .instrument(tracing::info_span!("outputs.upload"))
         .await
+}
+
+/// The time left until the job's deadline.
+fn budget(spec: &JobSpec) -> Duration {
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0);
+    Duration::from_millis(spec.deadline_unix_ms.saturating_sub(now_ms).max(0) as u64)
 }
 
 fn upstream_from_proto(u: &pb::Upstream) -> Upstream {

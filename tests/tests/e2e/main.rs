@@ -3,8 +3,10 @@
 
 mod api;
 mod assets;
+mod cancel;
 mod creations;
 mod engines;
+mod hardening;
 mod lifecycle;
 mod observability;
 mod providers;
