@@ -54,6 +54,7 @@ pub struct Metrics {
     provider_request_duration: Family<Labels, Histogram, Seconds>,
     provider_jobs: Family<Labels, Counter>,
     provider_in_flight: Family<Labels, Gauge>,
+    jobs_cancelled: Family<Labels, Counter>,
 }
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
@@ -87,6 +88,7 @@ impl Metrics {
             provider_request_duration: Family::new_with_constructor(Seconds),
             provider_jobs: Family::default(),
             provider_in_flight: Family::default(),
+            jobs_cancelled: Family::default(),
         };
         let r = &mut registry;
         r.register(
@@ -184,6 +186,11 @@ impl Metrics {
             "Job attempts holding one of a provider's concurrency slots, by provider",
             metrics.provider_in_flight.clone(),
         );
+        r.register(
+            "atelier_jobs_cancelled",
+            "Jobs a partner cancelled, by capability and the state they were in (queued, running)",
+            metrics.jobs_cancelled.clone(),
+        );
         metrics.registry = registry;
         metrics
     }
@@ -259,6 +266,16 @@ impl Metrics {
 
     pub fn outbox_pending(&self, rows: i64) {
         self.outbox_pending.set(rows);
+    }
+
+    /// A partner's cancel ended a job that was `state` (`queued` or `running`).
+    pub fn job_cancelled(&self, capability: &str, state: &str) {
+        self.jobs_cancelled
+            .get_or_create(&vec![
+                ("capability", capability.to_owned()),
+                ("state", state.to_owned()),
+            ])
+            .inc();
     }
 
     /// One HTTP request to a provider: `status` is its class (`2xx`, `4xx`, `5xx`) or

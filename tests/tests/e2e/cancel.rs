@@ -30,6 +30,30 @@ async fn balance(sandbox: &Sandbox, client: &Client) -> i64 {
     credits["balance"].as_i64().unwrap()
 }
 
+/// `-video_size WxH` of the clip the job's settings ask for, as the video engine passes it.
+fn ffmpeg_size(job: &Value) -> String {
+    let settings = &job["params"]["settings"];
+    let (ratio, resolution) = (
+        settings["ratio"].as_str().unwrap(),
+        settings["resolution"].as_str().unwrap(),
+    );
+    let config = atelier_video::settings::ClipSettings::from_params(&json!({"settings": {
+        "ratio": ratio, "resolution": resolution, "duration": 4}}))
+    .expect("clip settings");
+    let (width, height) = config.dimensions(None);
+    format!("{width}x{height}")
+}
+
+/// Whether an ffmpeg encoding frames of `size` is in the process table.
+fn ffmpeg_running(size: &str) -> bool {
+    std::fs::read_dir("/proc").unwrap().flatten().any(|entry| {
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+        args.first().is_some_and(|a| a.ends_with(b"ffmpeg"))
+            && args.contains(&size.as_bytes())
+    })
+}
+
 #[tokio::test]
 async fn a_queued_job_is_cancelled_at_once_on_the_native_and_tasks_faces() {
     // No workers: every job stays queued.
@@ -113,12 +137,16 @@ async fn a_running_video_stops_and_a_finished_job_cannot_be_cancelled() {
     })
     .await;
     let alpha = sandbox.alpha.clone();
-    // The longest clip the api accepts: long enough to be caught running.
-    let long = json!({"capability": "video.generate", "prompt": "a slow sunrise over hills",
-                      "settings": {"ratio": "21:9", "duration": 15, "resolution": "1080p"}});
-    let (status, created) = sandbox.post_job(&alpha, &long, None).await;
-    assert_eq!(status, StatusCode::CREATED, "{created}");
-    let job_id = created["job"]["id"].as_str().unwrap().to_owned();
+    atelier_api::credits::grant(&sandbox.pool, alpha.id, 100, "test")
+        .await
+        .unwrap();
+    // The longest clip the api accepts, through the tasks face (charged 5 × 15 credits): long
+    // enough to be caught running. Its frame size is this scenario's alone.
+    let long = json!({"model_id": "seedance-2", "prompt": "a slow sunrise over hills",
+                      "aspect_ratio": "21:9", "duration": 15, "resolution": "1080p"});
+    let (_, task) = post(&sandbox, &alpha, "/api/v1/tasks/create", &long).await;
+    let job_id = task["data"]["task_id"].as_str().expect("a task").to_owned();
+    assert_eq!(balance(&sandbox, &alpha).await, 25);
     atelier_tests::wait_until("the video to be encoding", Duration::from_secs(60), || {
         let (sandbox, alpha, job_id) = (&sandbox, &alpha, &job_id);
         async move {
@@ -137,6 +165,18 @@ async fn a_running_video_stops_and_a_finished_job_cannot_be_cancelled() {
     .await;
     assert_eq!(status, StatusCode::OK, "{cancelled}");
     assert_eq!(cancelled["job"]["status"], "cancelled");
+    assert_eq!(cancelled["job"]["billing"]["refunded"], 75);
+    assert_eq!(
+        balance(&sandbox, &alpha).await,
+        100,
+        "refunded once, in full"
+    );
+    let size = ffmpeg_size(&cancelled["job"]);
+    atelier_tests::wait_until("its ffmpeg to be gone", Duration::from_secs(2), || {
+        let running = ffmpeg_running(&size);
+        async move { (!running).then_some(()) }
+    })
+    .await;
 
     // The one video slot is free again: a short clip runs to the end.
     let short = json!({"capability": "video.generate", "prompt": "a blink",
@@ -181,6 +221,80 @@ async fn a_running_video_stops_and_a_finished_job_cannot_be_cancelled() {
     assert_eq!(status, StatusCode::CONFLICT, "{refused}");
     assert_eq!(refused["status"], "succeeded");
     assert_eq!(refused["job"]["billing"]["refunded"], 0);
+    sandbox.check_invariants().await;
+    sandbox.teardown().await;
+}
+
+#[tokio::test]
+async fn cancels_racing_completions_end_each_job_once() {
+    let sandbox = Sandbox::start(Settings {
+        engines: true,
+        upscale_worker: false,
+        ..Settings::default()
+    })
+    .await;
+    let alpha = sandbox.alpha.clone();
+    atelier_api::credits::grant(&sandbox.pool, alpha.id, 100 * 15, "test")
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..100u64 {
+        let (_, task) = post(
+            &sandbox,
+            &alpha,
+            "/api/v1/tasks/create",
+            &json!({"model_id": "gpt-image-2", "prompt": format!("race {i}")}),
+        )
+        .await;
+        tasks.push(task["data"]["task_id"].as_str().expect("a task").to_owned());
+    }
+    // Each cancel after its own delay, all at once: queued, running and finished jobs all get
+    // one, and some cancels land while the worker is finishing.
+    let cancels = tasks.iter().enumerate().map(|(i, task_id)| {
+        let (sandbox, alpha) = (&sandbox, &alpha);
+        async move {
+            tokio::time::sleep(Duration::from_millis(i as u64 % 20 * 80)).await;
+            let path = format!("/api/v1/tasks/{task_id}/cancel");
+            let (status, answer) = post(sandbox, alpha, &path, &json!({})).await;
+            (task_id.clone(), status, answer)
+        }
+    });
+    let answers = futures::future::join_all(cancels).await;
+    let mut cancelled = 0;
+    for (task_id, status, answer) in &answers {
+        let done = sandbox
+            .wait_for_job(
+                &alpha,
+                task_id,
+                &["succeeded", "cancelled"],
+                Duration::from_secs(120),
+            )
+            .await;
+        // The answer said which terminal state won, and it is the one that stayed.
+        match status.as_u16() {
+            200 => {
+                assert_eq!(done["status"], "cancelled", "{answer}");
+                cancelled += 1;
+            }
+            409 => assert_eq!(done["status"], "succeeded", "{answer}"),
+            other => panic!("cancel answered {other}: {answer}"),
+        }
+    }
+    let refunds: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM credit_ledger WHERE kind = 'refund' AND client_id = 'alpha'",
+    )
+    .fetch_one(&sandbox.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        refunds, cancelled,
+        "one refund per cancelled job, none for the others"
+    );
+    assert_eq!(balance(&sandbox, &alpha).await, 15 * cancelled);
+    assert!(
+        cancelled > 0 && cancelled < 100,
+        "both outcomes happened: {cancelled} cancelled"
+    );
     sandbox.check_invariants().await;
     sandbox.teardown().await;
 }

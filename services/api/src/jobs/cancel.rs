@@ -6,7 +6,7 @@
 //! A cancel racing a completion: exactly one terminal transition commits. The loser learns
 //! which state won — `Cancel::Finished` with the job as it ended, nothing refunded.
 
-use atelier_kit::{ids::ClientId, metrics::metrics};
+use atelier_kit::{ids::ClientId, metrics::metrics, telemetry};
 use tracing::Instrument;
 
 use super::{store, view::JobRow};
@@ -34,6 +34,18 @@ pub async fn cancel(
 ) -> Result<Option<Cancel>, ApiError> {
     let (state, client, job_id) = (state.clone(), client.clone(), job_id.to_owned());
     let span = tracing::info_span!("job.cancel", job.id = %job_id, client.id = %client);
+    // The cancel joins the job's own trace, beside its attempts and its webhooks.
+    let traceparent: Option<String> =
+        sqlx::query_scalar("SELECT traceparent FROM jobs WHERE id = $1 AND client_id = $2")
+            .bind(&job_id)
+            .bind(client.as_str())
+            .fetch_optional(&state.pool)
+            .await?
+            .flatten();
+    telemetry::follow(
+        &span,
+        telemetry::context_from_traceparent(traceparent.as_deref()),
+    );
     tokio::spawn(async move { run(&state, &client, &job_id).await }.instrument(span))
         .await
         .map_err(|err| ApiError::Internal(err.into()))?
@@ -73,11 +85,17 @@ async fn run(
         }));
     };
     metrics().job_finished(&job.capability, &job.status);
+    metrics().job_cancelled(&job.capability, &before.status);
     if before.status == "running" || after.attempt > 0 {
         // Best effort: a worker that misses it finds its events fenced off, and its outputs
         // are never recorded; the bucket's retention removes them.
         let subject = state.names.cancel_subject(job_id);
-        if let Err(err) = state.nats.publish(subject, bytes::Bytes::new()).await {
+        let headers = telemetry::nats_headers();
+        if let Err(err) = state
+            .nats
+            .publish_with_headers(subject, headers, bytes::Bytes::new())
+            .await
+        {
             tracing::warn!(error = %err, "cancel not announced to the worker");
         }
     }
