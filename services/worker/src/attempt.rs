@@ -74,6 +74,18 @@ pub async fn handle<E: Engine>(runtime: &Runtime<E>, message: Message) {
     }
     telemetry::follow(&span, parent);
     async {
+        // Listen for a cancel before claiming, so none can fall between the claim and the run.
+        let cancel = match runtime
+            .nats
+            .subscribe(runtime.names.cancel_subject(&dispatch.job_id))
+            .await
+        {
+            Ok(subscriber) => Some(subscriber),
+            Err(err) => {
+                tracing::warn!(error = %err, "cancel subscription failed; the attempt runs to its end");
+                None
+            }
+        };
         let spec = match claim(runtime, &dispatch).await {
             Ok(Some(spec)) => spec,
             Ok(None) => {
@@ -89,7 +101,7 @@ pub async fn handle<E: Engine>(runtime: &Runtime<E>, message: Message) {
                 return;
             }
         };
-        run_claimed(runtime, &message, spec).await;
+        run_claimed(runtime, &message, spec, cancel).await;
     }
     .instrument(span)
     .await
@@ -130,7 +142,12 @@ async fn claim<E: Engine>(
     }
 }
 
-async fn run_claimed<E: Engine>(runtime: &Runtime<E>, message: &Message, spec: JobSpec) {
+async fn run_claimed<E: Engine>(
+    runtime: &Runtime<E>,
+    message: &Message,
+    spec: JobSpec,
+    cancel: Option<async_nats::Subscriber>,
+) {
     let span = tracing::Span::current();
     span.record("attempt", spec.attempt);
     span.record("client.id", spec.client_id.as_str());
@@ -143,8 +160,25 @@ async fn run_claimed<E: Engine>(runtime: &Runtime<E>, message: &Message, spec: J
     // The whole attempt (fetch, engine, upload) is under the job's deadline: a call that
     // hangs past every other bound still ends here, so the slot is always given back.
     let work = tokio::time::timeout(budget(&spec), execute(runtime, &spec, reporter, &mut kept));
-    // The heartbeat runs until the work ends; it never ends on its own.
+    let cancelled = async move {
+        match cancel {
+            Some(mut subscriber) => {
+                futures::StreamExt::next(&mut subscriber).await;
+            }
+            None => std::future::pending().await,
+        }
+    };
+    // The heartbeat runs until the work ends; it never ends on its own. A cancel drops the
+    // work: the engine's future and, with it, its child processes (spawned kill-on-drop).
     let result = tokio::select! {
+        () = cancelled => {
+            tracing::info!("attempt cancelled by the client");
+            // The job is already cancelled (and refunded) in the database: nothing to report.
+            io::delete_outputs(&runtime.storage, &spec).await;
+            let _ = message.double_ack().await;
+            metrics().attempt_ran(capability, "cancelled", started.elapsed());
+            return;
+        }
         result = work => result.unwrap_or_else(|_| Err(EngineError::fatal(
             "deadline_exceeded",
             "the attempt (inputs, engine, upload) ran past its deadline",
