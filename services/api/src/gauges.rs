@@ -23,9 +23,11 @@ pub async fn sample(pool: PgPool, max_connections: u32, shutdown: CancellationTo
 }
 
 async fn sample_database(pool: &PgPool) -> sqlx::Result<()> {
-    let pending: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL")
-        .fetch_one(pool)
-        .await?;
+    let pending: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM outbox WHERE published_at IS NULL AND parked_at IS NULL",
+    )
+    .fetch_one(pool)
+    .await?;
     metrics().outbox_pending(pending);
     let oldest: Vec<(String, i64)> = sqlx::query_as(
         "SELECT capability, extract(epoch FROM now() - min(created_at))::bigint

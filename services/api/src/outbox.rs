@@ -141,7 +141,7 @@ async fn listen(pool: PgPool, wake: Arc<Notify>, shutdown: CancellationToken) {
 const NEXT_DUE: &str =
     "SELECT extract(epoch FROM min(greatest(available_at, coalesce(locked_until, available_at)))
                               - now())::float8
-     FROM outbox WHERE published_at IS NULL AND id <> ALL($1)";
+     FROM outbox WHERE published_at IS NULL AND parked_at IS NULL AND id <> ALL($1)";
 
 async fn next_due_in(pool: &PgPool) -> Option<Duration> {
     let seconds: Option<f64> = sqlx::query_scalar(NEXT_DUE)
@@ -171,7 +171,7 @@ async fn relay_batch(pool: &PgPool, js: &jetstream::Context) -> anyhow::Result<B
         "UPDATE outbox SET locked_until = now() + interval '{LEASE}'
          WHERE id IN (
              SELECT id FROM outbox
-             WHERE published_at IS NULL AND available_at <= now()
+             WHERE published_at IS NULL AND parked_at IS NULL AND available_at <= now()
                AND (locked_until IS NULL OR locked_until < now())
              ORDER BY id LIMIT {BATCH}
              FOR UPDATE SKIP LOCKED)
@@ -183,16 +183,22 @@ async fn relay_batch(pool: &PgPool, js: &jetstream::Context) -> anyhow::Result<B
     let taken = rows.len();
     // Every row is sent first and the acks awaited after: one round trip per batch rather
     // than one per row. Rows are independent messages (each job's next one is only queued
-    // after its previous one was acted upon), so a failed row need not hold the others.
+    // after its previous one was acted upon), so a failed row never holds the others: it
+    // waits for its lease to run out while the rest go.
     let mut sent = Vec::with_capacity(taken);
     let mut failure = None;
+    let max_payload = js.client().server_info().max_payload;
     for row in &rows {
+        // A message NATS will never take is parked, not retried forever (H2).
+        let size = row.payload.len() + row.subject.len() + HEADROOM;
+        if max_payload > 0 && size > max_payload {
+            park(pool, row, size, max_payload).await;
+            continue;
+        }
         match send(js, row).await {
             Ok(ack) => sent.push((row.id, row.subject.as_str(), ack)),
             Err(err) => {
-                // The rest wait for their lease to run out.
-                failure = Some(err);
-                break;
+                failure.get_or_insert(err);
             }
         }
     }
@@ -226,6 +232,27 @@ async fn relay_batch(pool: &PgPool, js: &jetstream::Context) -> anyhow::Result<B
         taken,
         next_due: seconds.map(until),
     })
+}
+
+/// Room kept for the headers (`Nats-Msg-Id`, `traceparent`) beside payload and subject.
+const HEADROOM: usize = 1024;
+
+/// Takes a row that can never be published out of the relay's queue, keeping it and the
+/// reason for an operator. Rows are bounded by construction (request fields are capped), so
+/// this is the safety net: it is an ERROR, an operator must look.
+async fn park(pool: &PgPool, row: &Pending, size: usize, max_payload: usize) {
+    let reason =
+        format!("message of about {size} bytes exceeds the NATS max_payload of {max_payload}");
+    tracing::error!(outbox.id = row.id, subject = %row.subject, msg_id = %row.msg_id, size, max_payload, "outbox row parked: it can never be published");
+    let parked = sqlx::query("UPDATE outbox SET parked_at = now(), park_reason = $2 WHERE id = $1")
+        .bind(row.id)
+        .bind(&reason)
+        .execute(pool)
+        .await;
+    if let Err(err) = parked {
+        // Its lease runs out and it is parked on the next pass.
+        tracing::warn!(error = %err, outbox.id = row.id, "parking an outbox row failed");
+    }
 }
 
 /// Sends one row in a span of the trace that queued it; returns the ack to await.

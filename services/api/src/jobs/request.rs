@@ -13,6 +13,10 @@ pub const QUALITIES: [&str; 3] = ["low", "medium", "high"];
 const MAX_PROMPT_CHARS: usize = 4000;
 const MAX_URLS: usize = 16;
 const MAX_MATERIALS: usize = 9;
+/// Every URL a request carries, in characters. With the other caps this bounds every message
+/// a job makes (dispatch, claim reply, webhook) far below NATS' 1 MiB (docs/hardening.md, H2).
+pub const MAX_URL_CHARS: usize = 2048;
+const MAX_LABEL_CHARS: usize = 100;
 const MIN_SIDE: u32 = 64;
 const MAX_SIDE: u32 = 8192;
 
@@ -117,6 +121,11 @@ fn one_of(field: &str, value: &str, allowed: &[&str]) -> Result<(), Invalid> {
 }
 
 pub fn check_url(field: &str, raw: &str, policy: &NetPolicy) -> Result<(), Invalid> {
+    if raw.len() > MAX_URL_CHARS {
+        return Err(invalid(format!(
+            "{field}: longer than {MAX_URL_CHARS} characters"
+        )));
+    }
     let url = url::Url::parse(raw).map_err(|err| invalid(format!("{field}: {err}")))?;
     atelier_netguard::check_url(policy, &url).map_err(|err| invalid(format!("{field}: {err}")))
 }
@@ -295,6 +304,15 @@ fn validate_video(
             &["image", "video", "audio"],
         )?;
         check_url(&format!("materials[{i}].url"), &material.url, policy)?;
+        if material
+            .label
+            .as_ref()
+            .is_some_and(|l| l.chars().count() > MAX_LABEL_CHARS)
+        {
+            return Err(invalid(format!(
+                "materials[{i}].label: longer than {MAX_LABEL_CHARS} characters"
+            )));
+        }
     }
     let settings = req.settings.get_or_insert_with(VideoSettings::default);
     let ratio = settings.ratio.get_or_insert_with(|| "16:9".to_owned());

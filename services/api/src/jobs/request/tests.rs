@@ -117,3 +117,27 @@ fn private_targets_pass_only_when_allowed() {
     };
     assert!(validate(req, &local).is_ok());
 }
+
+/// H2: no field may grow a message past NATS' 1 MiB; each URL and label is capped.
+#[test]
+fn long_urls_and_labels_are_refused_with_the_field_named() {
+    let long = format!("https://example.com/{}", "a".repeat(MAX_URL_CHARS));
+    let hook = format!(r#"{{"capability":"image.generate","prompt":"x","webhookUrl":"{long}"}}"#);
+    assert_eq!(message(&hook), "webhookUrl: longer than 2048 characters");
+    let images = format!(r#"{{"capability":"image.upscale","imageUrls":["{long}"]}}"#);
+    assert_eq!(
+        message(&images),
+        "imageUrls[0]: longer than 2048 characters"
+    );
+    let label = format!(
+        r#"{{"capability":"video.generate","prompt":"x","materials":[{{"type":"image","url":"https://example.com/a.png","label":"{}"}}]}}"#,
+        "@".repeat(101)
+    );
+    assert_eq!(
+        message(&label),
+        "materials[0].label: longer than 100 characters"
+    );
+    let fits = format!("https://example.com/{}", "a".repeat(MAX_URL_CHARS - 20));
+    let ok = format!(r#"{{"capability":"image.upscale","imageUrls":["{fits}"]}}"#);
+    assert!(parse(&ok).is_ok());
+}
