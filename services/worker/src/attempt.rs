@@ -31,6 +31,8 @@ use crate::{
 };
 
 const CLAIM_RETRY: Duration = Duration::from_secs(5);
+/// How long a cancelled attempt's engine may take to stop its upstream work.
+const CANCEL_GRACE: Duration = Duration::from_secs(1);
 
 pub async fn handle<E: Engine>(runtime: &Runtime<E>, message: Message) {
     let dispatch = match JobDispatch::decode(message.payload.as_ref()) {
@@ -159,7 +161,7 @@ async fn run_claimed<E: Engine>(
     let mut kept = Vec::new();
     // The whole attempt (fetch, engine, upload) is under the job's deadline: a call that
     // hangs past every other bound still ends here, so the slot is always given back.
-    let work = tokio::time::timeout(budget(&spec), execute(runtime, &spec, reporter, &mut kept));
+    let stop = tokio_util::sync::CancellationToken::new();
     let cancelled = async move {
         match cancel {
             Some(mut subscriber) => {
@@ -168,23 +170,40 @@ async fn run_claimed<E: Engine>(
             None => std::future::pending().await,
         }
     };
-    // The heartbeat runs until the work ends; it never ends on its own. A cancel drops the
-    // work: the engine's future and, with it, its child processes (spawned kill-on-drop).
-    let result = tokio::select! {
-        () = cancelled => {
-            tracing::info!("attempt cancelled by the client");
-            // The job is already cancelled (and refunded) in the database: nothing to report.
-            io::delete_outputs(&runtime.storage, &spec).await;
-            let _ = message.double_ack().await;
-            metrics().attempt_ran(capability, "cancelled", started.elapsed());
-            return;
+    let ended = {
+        let work = tokio::time::timeout(
+            budget(&spec),
+            execute(runtime, &spec, reporter, &mut kept, stop.clone()),
+        );
+        tokio::pin!(work);
+        // The heartbeat runs until the work ends; it never ends on its own.
+        let ended = tokio::select! {
+            () = cancelled => None,
+            result = &mut work => Some(result),
+            never = heartbeat => match never {},
+        };
+        if ended.is_none() {
+            // An engine with work elsewhere (a provider's task) gets a moment to stop it; then
+            // the attempt is dropped, and with it the engine's child processes (kill-on-drop).
+            stop.cancel();
+            let _ = tokio::time::timeout(CANCEL_GRACE, &mut work).await;
         }
-        result = work => result.unwrap_or_else(|_| Err(EngineError::fatal(
+        ended
+    };
+    let Some(result) = ended else {
+        tracing::info!("attempt cancelled by the client");
+        // The job is already cancelled (and refunded) in the database: nothing to report.
+        io::delete_outputs(&runtime.storage, &spec).await;
+        let _ = message.double_ack().await;
+        metrics().attempt_ran(capability, "cancelled", started.elapsed());
+        return;
+    };
+    let result = result.unwrap_or_else(|_| {
+        Err(EngineError::fatal(
             "deadline_exceeded",
             "the attempt (inputs, engine, upload) ran past its deadline",
-        ))),
-        never = heartbeat => match never {},
-    };
+        ))
+    });
     let event = |kind| JobEvent {
         job_id: spec.job_id.clone(),
         lease_token: spec.lease_token.clone(),
@@ -244,6 +263,7 @@ async fn execute<E: Engine>(
     spec: &JobSpec,
     progress: ProgressReporter,
     kept: &mut Vec<atelier_proto::jobs::v1::Output>,
+    stop: tokio_util::sync::CancellationToken,
 ) -> Result<Vec<atelier_proto::jobs::v1::Output>, EngineError> {
     let params: serde_json::Value = serde_json::from_str(&spec.params_json)
         .map_err(|err| EngineError::fatal("bad_params", format!("job parameters: {err}")))?;
@@ -273,7 +293,8 @@ async fn execute<E: Engine>(
         spec.upstream.as_ref().map(upstream_from_proto),
         deadline,
         recorder(runtime, spec),
-    );
+    )
+    .with_cancel(stop);
     let run = runtime
         .engine
         .run_attempt(context, attempt, inputs)

@@ -115,6 +115,9 @@ pub struct Attempt {
     /// little before it.
     pub deadline: SystemTime,
     recorder: Option<Arc<RecordFn>>,
+    /// Fired when the partner cancels the job; the runtime then gives the engine a moment to
+    /// stop upstream work before it drops the attempt.
+    cancel: tokio_util::sync::CancellationToken,
 }
 
 impl std::fmt::Debug for Attempt {
@@ -133,7 +136,22 @@ impl Attempt {
             upstream,
             deadline,
             recorder: Some(recorder),
+            cancel: tokio_util::sync::CancellationToken::new(),
         }
+    }
+
+    /// Fires [`Attempt::cancelled`] when `token` is cancelled.
+    pub fn with_cancel(self, token: tokio_util::sync::CancellationToken) -> Self {
+        Self {
+            cancel: token,
+            ..self
+        }
+    }
+
+    /// Resolves when the partner cancels the job. An engine with work elsewhere (a provider's
+    /// task) stops it and returns; the rest need not listen, the runtime drops them.
+    pub async fn cancelled(&self) {
+        self.cancel.cancelled().await
     }
 
     /// An attempt outside the runtime (benchmarks, unit tests): nothing is recorded.
@@ -142,6 +160,7 @@ impl Attempt {
             upstream: None,
             deadline,
             recorder: None,
+            cancel: tokio_util::sync::CancellationToken::new(),
         }
     }
 

@@ -49,8 +49,7 @@ fn ffmpeg_running(size: &str) -> bool {
     std::fs::read_dir("/proc").unwrap().flatten().any(|entry| {
         let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
         let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-        args.first().is_some_and(|a| a.ends_with(b"ffmpeg"))
-            && args.contains(&size.as_bytes())
+        args.first().is_some_and(|a| a.ends_with(b"ffmpeg")) && args.contains(&size.as_bytes())
     })
 }
 

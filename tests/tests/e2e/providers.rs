@@ -386,6 +386,47 @@ async fn the_deadline_cancels_the_upstream_task_and_times_out() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partners_cancel_cancels_the_upstream_task() {
+    let fake = FakeArk::start(ARK_KEY).await;
+    fake.push_plan(ArkPlan {
+        queued: Step::For(Duration::from_secs(300)),
+        running: Step::For(Duration::from_secs(1)),
+        outcome: ArkOutcome::Succeed,
+    });
+    let mut sandbox = Sandbox::start(ark_settings(&fake, Duration::from_secs(120))).await;
+    sandbox.spawn_routed_worker("video.generate");
+    let body = json!({"capability": "video.generate", "prompt": "a slow sunrise"});
+    let (_, created) = sandbox.post_job(&sandbox.alpha, &body, None).await;
+    let job_id = created["job"]["id"].as_str().unwrap().to_owned();
+    let task_id = wait_until("the upstream task", Duration::from_secs(30), || {
+        let (sandbox, job_id) = (&sandbox, &job_id);
+        async move { upstream_task(sandbox, job_id).await }
+    })
+    .await;
+    let response = sandbox
+        .http
+        .post(sandbox.url(&format!("/api/v1/jobs/{job_id}/cancel")))
+        .bearer_auth(&sandbox.alpha.key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), reqwest::StatusCode::OK);
+    // Ark is told: the queued task is cancelled upstream, not left to run and bill.
+    wait_until("the upstream cancel", Duration::from_secs(10), || {
+        let (fake, task_id) = (&fake, &task_id);
+        async move { (ark_status(fake, task_id).await == "cancelled").then_some(()) }
+    })
+    .await;
+    let (_, job) = sandbox
+        .get(&sandbox.alpha, &format!("/api/v1/jobs/{job_id}"))
+        .await;
+    assert_eq!(job["status"], "cancelled", "{job}");
+    assert_eq!(fake.submits(), 1);
+    sandbox.check_invariants().await;
+    sandbox.teardown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lost_submit_answer_fails_without_resending() {
     let fake = FakeOpenAi::start(OPENAI_KEY).await;
     let mut sandbox = Sandbox::start(openai_settings(&fake)).await;

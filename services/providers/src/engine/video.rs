@@ -45,10 +45,19 @@ pub(super) async fn run(
     call.job.progress.report(30, "generating upstream");
     // Callbacks are not received by workers yet; polling alone finds the end.
     let wake = Notify::new();
-    match ark
-        .wait_video(&id, policy, call.poll_deadline(), &wake)
-        .await
-    {
+    let waited = tokio::select! {
+        waited = ark.wait_video(&id, policy, call.poll_deadline(), &wake) => waited,
+        () = call.attempt.cancelled() => {
+            // The partner cancelled: Ark stops a task still queued (a running one finishes
+            // upstream, and is not collected).
+            match ark.cancel_video_task(&id).await {
+                Ok(()) => tracing::info!(upstream.id = %id, "upstream task cancelled with the job"),
+                Err(err) => tracing::warn!(error = %err, upstream.id = %id, "upstream task not cancelled"),
+            }
+            return Err(EngineError::fatal("cancelled", "cancelled by the client"));
+        }
+    };
+    match waited {
         Ok((video, task)) => {
             if task.usage.is_some() {
                 call.record(Some(id.0.clone()), task.usage.clone()).await;
