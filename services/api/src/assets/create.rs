@@ -9,7 +9,7 @@ use axum::{
     extract::{FromRequest, Multipart, Request, State},
     http::{StatusCode, header},
 };
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use futures::{Stream, StreamExt};
 use serde::{Deserialize, Serialize};
@@ -17,6 +17,7 @@ use utoipa::ToSchema;
 
 use super::{
     Asset, AssetRow, COLUMNS,
+    bounded::{self, Bounded, Crossed, Meter},
     ingest::{self, IngestError, IngestLimits, Stored},
 };
 use crate::{AppState, auth::Caller, error::ApiError};
@@ -116,20 +117,32 @@ pub async fn create(
         return Err(refusal);
     }
     let stored = if content_type.starts_with("multipart/form-data") {
+        // The body is bounded before the parser sees it: whole, and what the parser buffers.
+        let meter = Arc::new(Meter::default());
+        let whole = state.config.max_upload_bytes + 64 * 1024;
+        let (parts, body) = request.into_parts();
+        let body = Bounded::new(body.into_data_stream(), meter.clone(), whole);
+        let request = Request::from_parts(parts, axum::body::Body::from_stream(body));
         let mut multipart = Multipart::from_request(request, &state)
             .await
             .map_err(|err| ApiError::BadRequest(format!("multipart body: {err}")))?;
-        match upload(&state, &caller, &mut multipart).await {
+        match upload(&state, &caller, &mut multipart, &meter).await {
             Ok(stored) => stored,
             Err(err) => {
-                linger(futures::stream::unfold(multipart, |mut multipart| async {
-                    let mut field = multipart.next_field().await.ok()??;
-                    while let Ok(Some(_)) = field.chunk().await {}
-                    drop(field);
-                    Some((Ok::<_, axum::Error>(axum::body::Bytes::new()), multipart))
+                let drained = meter.clone();
+                linger(futures::stream::unfold(multipart, move |mut multipart| {
+                    let meter = drained.clone();
+                    async move {
+                        let mut field = multipart.next_field().await.ok()??;
+                        while let Ok(Some(chunk)) = field.chunk().await {
+                            meter.handed_out(chunk.len());
+                        }
+                        drop(field);
+                        Some((Ok::<_, axum::Error>(axum::body::Bytes::new()), multipart))
+                    }
                 }))
                 .await;
-                return Err(err);
+                return Err(bound_refusal(&state, &meter).unwrap_or(err));
             }
         }
     } else if content_type.starts_with("application/json") {
@@ -183,29 +196,63 @@ where
     let _ = tokio::time::timeout(LINGER_TIME, drain).await;
 }
 
+/// The refusal for a body that crossed one of its bounds, if it did.
+fn bound_refusal(state: &AppState, meter: &Meter) -> Option<ApiError> {
+    meter.crossed().map(|crossed| match crossed {
+        Crossed::Whole => ApiError::PayloadTooLarge(format!(
+            "the request is larger than the {} byte upload limit",
+            state.config.max_upload_bytes
+        )),
+        Crossed::Framing => ApiError::BadRequest(format!(
+            "multipart body: more than {} bytes of boundaries, part headers and non-file fields \
+             (is the boundary missing?)",
+            bounded::FRAMING_BUDGET
+        )),
+    })
+}
+
+/// Fields of any kind in one multipart body.
+const MAX_FIELDS: usize = 64;
+
 async fn upload(
     state: &AppState,
     caller: &Caller,
     multipart: &mut Multipart,
+    meter: &Arc<Meter>,
 ) -> Result<Vec<Pending>, ApiError> {
     let mut done: Vec<Pending> = Vec::new();
     let mut budget = state.config.max_upload_bytes;
+    let mut fields = 0;
     loop {
         let field = match multipart.next_field().await {
             Ok(Some(field)) => field,
             Ok(None) => break,
             Err(err) => {
                 discard(state, &done).await;
-                return Err(ApiError::BadRequest(format!("multipart body: {err}")));
+                return Err(bound_refusal(state, meter)
+                    .unwrap_or_else(|| ApiError::BadRequest(format!("multipart body: {err}"))));
             }
         };
+        fields += 1;
+        if fields > MAX_FIELDS {
+            discard(state, &done).await;
+            return Err(ApiError::BadRequest(format!(
+                "multipart body: more than {MAX_FIELDS} fields"
+            )));
+        }
         if !matches!(field.name(), Some("files" | "file")) {
             continue;
         }
         let id = AssetId::generate();
         let name = clean_name(field.file_name().unwrap_or("upload"));
         let key = format!("inputs/{}/{id}/{name}", caller.client);
-        let chunks = field.map(|chunk| chunk.map_err(|err| format!("reading the upload: {err}")));
+        let counted = meter.clone();
+        let chunks = field.map(move |chunk| {
+            if let Ok(bytes) = &chunk {
+                counted.handed_out(bytes.len());
+            }
+            chunk.map_err(|err| format!("reading the upload: {err}"))
+        });
         let result = ingest::ingest(
             &state.storage,
             &key,

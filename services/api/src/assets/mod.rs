@@ -2,6 +2,7 @@
 //! the streaming ingest in `ingest`; here are the reads (download streamed from S3 with
 //! `Range` support, never buffered whole), deletion and the retention sweeper.
 
+mod bounded;
 pub mod create;
 pub mod ingest;
 
