@@ -13,7 +13,7 @@ use atelier_netguard::{FetchError, GuardedClient, Sent};
 use chrono::Utc;
 use rand::Rng;
 use sqlx::PgPool;
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tracing::Instrument;
 
@@ -28,6 +28,8 @@ use crate::{
 const MAX_IDLE: Duration = Duration::from_secs(10);
 /// Longer than any attempt can take, so a leased row is never sent twice at once.
 const LEASE: Duration = Duration::from_secs(120);
+/// How long a delivery whose host is at its share waits before it is taken again.
+const HOST_BUSY: Duration = Duration::from_secs(1);
 /// Bytes of a receiver's answer kept for the log.
 const MAX_RESPONSE: u64 = 4096;
 
@@ -75,15 +77,28 @@ pub async fn run(sender: Sender, shutdown: CancellationToken) {
         let taken = store::take_due(&sender.pool, free, LEASE).await;
         match taken {
             Ok(due) if !due.is_empty() => {
+                // A global slot is only ever taken with the host's slot in hand: a slow host
+                // holds at most its own share, never the slots other partners' webhooks need.
+                let mut deferred = Vec::new();
                 for delivery in due {
+                    let Ok(host) = sender.host_slots(&delivery.url).try_acquire_owned() else {
+                        deferred.push(delivery.event_id);
+                        continue;
+                    };
                     let Ok(permit) = slots.clone().acquire_owned().await else {
                         break;
                     };
                     let sender = sender.clone();
                     tasks.spawn(async move {
-                        attempt(&sender, delivery).await;
+                        attempt(&sender, delivery, host).await;
                         drop(permit);
                     });
+                }
+                if !deferred.is_empty()
+                    && let Err(err) = store::defer(&sender.pool, &deferred, HOST_BUSY).await
+                {
+                    // Their lease runs out and they are taken again.
+                    tracing::warn!(error = %err, "deferring webhooks of busy hosts failed");
                 }
                 continue;
             }
@@ -171,9 +186,10 @@ fn attempt_span(delivery: &Due) -> tracing::Span {
     span
 }
 
-async fn attempt(sender: &Sender, delivery: Due) {
+async fn attempt(sender: &Sender, delivery: Due, host: OwnedSemaphorePermit) {
     let span = attempt_span(&delivery);
-    attempt_in_span(sender, delivery).instrument(span).await
+    attempt_in_span(sender, delivery).instrument(span).await;
+    drop(host);
 }
 
 /// The outcome label of `atelier_webhook_attempts_total`.
@@ -189,33 +205,7 @@ fn outcome(result: &Result<Sent, FetchError>) -> &'static str {
 
 async fn attempt_in_span(sender: &Sender, delivery: Due) {
     let attempt = delivery.attempts + 1;
-    let host_slots = sender.host_slots(&delivery.url);
-    // Waiting for the host may take a while: after a wait the lease is renewed, or let go if
-    // another sender has taken the delivery meanwhile. Without a wait it is as fresh as the
-    // take that granted it.
-    let (_host_permit, lease) = match host_slots.try_acquire() {
-        Ok(permit) => (permit, delivery.locked_until),
-        Err(_) => {
-            let Ok(permit) = host_slots.acquire().await else {
-                return;
-            };
-            match store::renew(
-                &sender.pool,
-                &delivery.event_id,
-                delivery.locked_until,
-                LEASE,
-            )
-            .await
-            {
-                Ok(Some(lease)) => (permit, lease),
-                Ok(None) => return,
-                Err(err) => {
-                    tracing::warn!(error = %err, "webhook lease not renewed");
-                    return;
-                }
-            }
-        }
-    };
+    let lease = delivery.locked_until;
     let keys = match secrets::signing_keys(
         &sender.pool,
         &delivery.client_id,

@@ -105,22 +105,18 @@ pub struct Due {
     pub locked_until: DateTime<Utc>,
 }
 
-/// Renews a lease (after waiting for a host slot); `None` if it was lost meanwhile.
-pub async fn renew(
-    pool: &PgPool,
-    event_id: &str,
-    held: DateTime<Utc>,
-    lease: Duration,
-) -> sqlx::Result<Option<DateTime<Utc>>> {
-    sqlx::query_scalar(
-        "UPDATE webhook.deliveries SET locked_until = now() + $3
-         WHERE event_id = $1 AND locked_until = $2 RETURNING locked_until",
+/// Hands back deliveries this sender took but cannot start (their host is at its share):
+/// leased a little longer, so the next takes reach other hosts' deliveries, then due again.
+pub async fn defer(pool: &PgPool, event_ids: &[String], for_: Duration) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE webhook.deliveries SET locked_until = now() + $2
+         WHERE event_id = ANY($1) AND status = 'pending'",
     )
-    .bind(event_id)
-    .bind(held)
-    .bind(lease)
-    .fetch_optional(pool)
+    .bind(event_ids)
+    .bind(for_)
+    .execute(pool)
     .await
+    .map(|_| ())
 }
 
 /// Takes up to `limit` due deliveries, leasing them so no other sender takes them.
