@@ -444,3 +444,84 @@ async fn a_tarpit_receiver_never_delays_another_partners_webhooks() {
     );
     sandbox.teardown().await;
 }
+
+/// H3, the backstop: S3 hangs and its client waits as long as it likes (the bounds it had
+/// before: none). Before: the upload outlived the attempt's deadline, so both slots were
+/// lost for good and a later job never ran. After: the whole attempt is under the deadline,
+/// the hung jobs end `failed`, and the slots serve the next job.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_attempt_ends_at_its_deadline_whatever_hangs() {
+    let sandbox = Sandbox::start(Settings {
+        upscale_worker: false,
+        max_attempts: 1,
+        run_timeout: Duration::from_secs(6),
+        ..Settings::default()
+    })
+    .await;
+    let endpoint = sandbox.s3.endpoint.clone().expect("a local s3 endpoint");
+    let upstream = endpoint
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    let tarpit = Tarpit::start(upstream).await;
+    let mut worker = sandbox.worker_config();
+    worker.s3.endpoint = Some(format!("http://{}", tarpit.addr));
+    worker.s3.timeouts = S3Timeouts {
+        connect: Duration::from_secs(3600),
+        read: Duration::from_secs(3600),
+        attempt: Duration::from_secs(3600),
+    };
+    let stop = CancellationToken::new();
+    let token = stop.clone();
+    let running = tokio::spawn(async move {
+        atelier_worker::run(
+            worker,
+            atelier_upscale::UpscaleEngine::default(),
+            None,
+            token,
+        )
+        .await
+    });
+    let peer = Peer::start().await;
+    let input = peer.serve("input.png", File::plain(gradient_png(32, 24)));
+    let upscale = json!({"capability": "image.upscale", "imageUrls": [input], "resolution": "2k"});
+    let mut hung = Vec::new();
+    for _ in 0..2 {
+        let (status, created) = sandbox.post_job(&sandbox.alpha, &upscale, None).await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        hung.push(created["job"]["id"].as_str().unwrap().to_owned());
+    }
+    wait_until(
+        "both slots to reach the hung s3",
+        Duration::from_secs(30),
+        || async { (tarpit.accepted.load(Ordering::SeqCst) >= 2).then_some(()) },
+    )
+    .await;
+    for job in &hung {
+        let done = sandbox
+            .wait_for_job(&sandbox.alpha, job, &["failed"], Duration::from_secs(20))
+            .await;
+        println!("h3: hung job ended {}: {}", done["status"], done["error"]);
+    }
+    tarpit.pass.store(true, Ordering::SeqCst);
+    let started = Instant::now();
+    let (status, created) = sandbox.post_job(&sandbox.alpha, &upscale, None).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let next = created["job"]["id"].as_str().unwrap().to_owned();
+    let done = sandbox
+        .wait_for_job(
+            &sandbox.alpha,
+            &next,
+            &["succeeded", "failed"],
+            Duration::from_secs(20),
+        )
+        .await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    println!(
+        "h3: the next job ran on a freed slot in {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+    stop.cancel();
+    let _ = running.await;
+    sandbox.teardown().await;
+}
