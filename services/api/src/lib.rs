@@ -101,7 +101,12 @@ pub async fn run(
         offer: Arc::new(offer),
     };
     let tasks = TaskTracker::new();
-    tasks.spawn(outbox::relay(pool.clone(), js.clone(), shutdown.clone()));
+    tasks.spawn(outbox::relay(
+        pool.clone(),
+        js.clone(),
+        names.clone(),
+        shutdown.clone(),
+    ));
     tasks.spawn(projector::run(state.clone(), shutdown.clone()));
     tasks.spawn(recovery::run(state.clone(), shutdown.clone()));
     tasks.spawn(assets::retention(state.clone(), shutdown.clone()));

@@ -33,6 +33,8 @@ pub enum Fence<'a> {
     StaleOnLastAttempt(Duration),
     /// A job not yet terminal, queued or running on any lease (a partner's cancel).
     NotTerminal,
+    /// A queued job whose dispatch can never be published (docs/hardening.md, H2).
+    Queued,
 }
 
 impl Fence<'_> {
@@ -45,6 +47,7 @@ impl Fence<'_> {
                 "status = 'running' AND run_deadline_at < now() AND $5::text IS NULL"
             }
             Fence::NotTerminal => "status IN ('queued', 'running') AND $5::text IS NULL",
+            Fence::Queued => "status = 'queued' AND $5::text IS NULL",
             Fence::StaleOnLastAttempt(_) => {
                 "status = 'running' AND attempt >= max_attempts
                  AND heartbeat_at < now() - $5::text::interval"

@@ -11,7 +11,7 @@ use std::{sync::Arc, time::Duration};
 
 use anyhow::Context;
 use async_nats::jetstream;
-use atelier_kit::telemetry;
+use atelier_kit::{nats::Names, telemetry};
 use sqlx::AssertSqlSafe;
 use sqlx::{PgPool, Postgres, Transaction, postgres::PgListener};
 use tokio::sync::Notify;
@@ -75,13 +75,18 @@ struct Pending {
 ///
 /// On cancel: stops between batches (a half-published batch is simply republished).
 /// On error: logs and retries after a pause; the relay never ends the process.
-pub async fn relay(pool: PgPool, js: jetstream::Context, shutdown: CancellationToken) {
+pub async fn relay(
+    pool: PgPool,
+    js: jetstream::Context,
+    names: Names,
+    shutdown: CancellationToken,
+) {
     // Notifications arrive one per committing transaction; `Notify` keeps at most one
     // waiting, so however many land during a batch, the relay wakes once for them all.
     let wake = Arc::new(Notify::new());
     tokio::spawn(listen(pool.clone(), wake.clone(), shutdown.clone()));
     loop {
-        let idle = match relay_batch(&pool, &js).await {
+        let idle = match relay_batch(&pool, &js, &names).await {
             // A full batch means there may be more waiting: go again at once.
             Ok(batch) if batch.taken == BATCH as usize => continue,
             Ok(batch) => batch.next_due.unwrap_or(FALLBACK_TICK).min(FALLBACK_TICK),
@@ -166,7 +171,11 @@ struct Batch {
 
 /// Publishes one batch. Marking the sent rows published and looking up when the next row
 /// falls due are one round trip.
-async fn relay_batch(pool: &PgPool, js: &jetstream::Context) -> anyhow::Result<Batch> {
+async fn relay_batch(
+    pool: &PgPool,
+    js: &jetstream::Context,
+    names: &Names,
+) -> anyhow::Result<Batch> {
     let rows: Vec<Pending> = sqlx::query_as(AssertSqlSafe(format!(
         "UPDATE outbox SET locked_until = now() + interval '{LEASE}'
          WHERE id IN (
@@ -192,7 +201,7 @@ async fn relay_batch(pool: &PgPool, js: &jetstream::Context) -> anyhow::Result<B
         // A message NATS will never take is parked, not retried forever (H2).
         let size = row.payload.len() + row.subject.len() + HEADROOM;
         if max_payload > 0 && size > max_payload {
-            park(pool, row, size, max_payload).await;
+            park(pool, names, row, size, max_payload).await;
             continue;
         }
         match send(js, row).await {
@@ -240,7 +249,7 @@ const HEADROOM: usize = 1024;
 /// Takes a row that can never be published out of the relay's queue, keeping it and the
 /// reason for an operator. Rows are bounded by construction (request fields are capped), so
 /// this is the safety net: it is an ERROR, an operator must look.
-async fn park(pool: &PgPool, row: &Pending, size: usize, max_payload: usize) {
+async fn park(pool: &PgPool, names: &Names, row: &Pending, size: usize, max_payload: usize) {
     let reason =
         format!("message of about {size} bytes exceeds the NATS max_payload of {max_payload}");
     tracing::error!(outbox.id = row.id, subject = %row.subject, msg_id = %row.msg_id, size, max_payload, "outbox row parked: it can never be published");
@@ -252,7 +261,42 @@ async fn park(pool: &PgPool, row: &Pending, size: usize, max_payload: usize) {
     if let Err(err) = parked {
         // Its lease runs out and it is parked on the next pass.
         tracing::warn!(error = %err, outbox.id = row.id, "parking an outbox row failed");
+        return;
     }
+    if let Err(err) = fail_undispatchable(pool, names, row, &reason).await {
+        tracing::error!(
+            error = format!("{err:#}"),
+            outbox.id = row.id,
+            "failing the job of a parked dispatch failed"
+        );
+    }
+}
+
+/// A parked dispatch would leave its job queued until it expires: the job fails now with the
+/// reason, refund and webhook in the same transition as every terminal state.
+async fn fail_undispatchable(
+    pool: &PgPool,
+    names: &Names,
+    row: &Pending,
+    reason: &str,
+) -> anyhow::Result<()> {
+    let is_dispatch = atelier_kit::nats::CAPABILITIES.iter().any(|c| {
+        row.subject
+            .starts_with(&format!("{}.", names.job_subject(c)))
+    });
+    let Some(job_id) = row.msg_id.split(':').next().filter(|_| is_dispatch) else {
+        return Ok(());
+    };
+    let mut tx = pool.begin().await?;
+    let outcome = crate::lifecycle::Outcome::Failed {
+        code: "dispatch_unpublishable".to_owned(),
+        message: reason.to_owned(),
+    };
+    let fence = crate::lifecycle::Fence::Queued;
+    // No inputs are recorded, so their retention does not matter here.
+    crate::lifecycle::finish(&mut tx, names, Duration::ZERO, job_id, fence, &outcome, &[]).await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 /// Sends one row in a span of the trace that queued it; returns the ack to await.
