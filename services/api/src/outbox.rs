@@ -253,6 +253,7 @@ async fn park(pool: &PgPool, names: &Names, row: &Pending, size: usize, max_payl
     let reason =
         format!("message of about {size} bytes exceeds the NATS max_payload of {max_payload}");
     tracing::error!(outbox.id = row.id, subject = %row.subject, msg_id = %row.msg_id, size, max_payload, "outbox row parked: it can never be published");
+    atelier_kit::metrics::metrics().outbox_parked();
     let parked = sqlx::query("UPDATE outbox SET parked_at = now(), park_reason = $2 WHERE id = $1")
         .bind(row.id)
         .bind(&reason)

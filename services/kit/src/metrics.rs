@@ -55,6 +55,7 @@ pub struct Metrics {
     provider_jobs: Family<Labels, Counter>,
     provider_in_flight: Family<Labels, Gauge>,
     jobs_cancelled: Family<Labels, Counter>,
+    outbox_parked: Counter,
 }
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
@@ -89,6 +90,7 @@ impl Metrics {
             provider_jobs: Family::default(),
             provider_in_flight: Family::default(),
             jobs_cancelled: Family::default(),
+            outbox_parked: Counter::default(),
         };
         let r = &mut registry;
         r.register(
@@ -191,6 +193,11 @@ impl Metrics {
             "Jobs a partner cancelled, by capability and the state they were in (queued, running)",
             metrics.jobs_cancelled.clone(),
         );
+        r.register(
+            "atelier_outbox_parked",
+            "Outbox rows parked because NATS can never take them (larger than max_payload)",
+            metrics.outbox_parked.clone(),
+        );
         metrics.registry = registry;
         metrics
     }
@@ -262,6 +269,10 @@ impl Metrics {
         self.webhook_attempts
             .get_or_create(&vec![("outcome", outcome.to_owned())])
             .inc();
+    }
+
+    pub fn outbox_parked(&self) {
+        self.outbox_parked.inc();
     }
 
     pub fn outbox_pending(&self, rows: i64) {

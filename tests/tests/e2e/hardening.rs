@@ -264,6 +264,9 @@ async fn an_unpublishable_outbox_row_never_blocks_the_others() {
     .await;
     let reason = reason.unwrap_or_default();
     assert!(reason.contains("max_payload"), "{reason}");
+    // Reported to operators too, not only in the log.
+    let exposed = atelier_kit::metrics::metrics().render();
+    assert!(exposed.contains("atelier_outbox_parked_total"), "{exposed}");
     sandbox.teardown().await;
 }
 
