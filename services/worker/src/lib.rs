@@ -6,6 +6,7 @@ mod attempt;
 pub mod config;
 mod consumer;
 pub mod engine;
+mod events;
 mod io;
 pub mod retry;
 
