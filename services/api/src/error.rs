@@ -43,11 +43,24 @@ impl ApiError {
     }
 }
 
+/// SQLSTATEs PostgreSQL raises for text it cannot store: a NUL byte in a `text` value
+/// (22021) or a `\u0000` escape in `jsonb` (22P05). Only a request's own strings reach those
+/// binds, so they are the request's fault, not the server's.
+const UNSTORABLE_TEXT: [&str; 2] = ["22021", "22P05"];
+
 impl From<sqlx::Error> for ApiError {
     fn from(err: sqlx::Error) -> Self {
         match err {
             sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
                 Self::Unavailable
+            }
+            sqlx::Error::Database(db)
+                if db.code().is_some_and(|c| UNSTORABLE_TEXT.contains(&c.as_ref())) =>
+            {
+                Self::BadRequest(
+                    "request: a text field contains a NUL character (\\u0000), which cannot be stored"
+                        .to_owned(),
+                )
             }
             other => Self::Internal(anyhow::Error::new(other).context("database error")),
         }

@@ -6,7 +6,7 @@ mod bounded;
 pub mod create;
 pub mod ingest;
 
-use atelier_kit::ids::ClientId;
+use atelier_kit::ids::{AssetId, ClientId};
 use axum::{
     Json,
     body::Body,
@@ -115,6 +115,9 @@ pub struct AssetList {
 }
 
 async fn find(state: &AppState, client: &ClientId, id: &str) -> Result<AssetRow, ApiError> {
+    if AssetId::parse(id).is_none() {
+        return Err(ApiError::NotFound("Asset not found."));
+    }
     sqlx::query_as(AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM assets WHERE id = $1 AND client_id = $2 AND deleted_at IS NULL"
     )))
@@ -269,6 +272,9 @@ pub async fn delete(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
+    if AssetId::parse(&id).is_none() {
+        return Err(ApiError::NotFound("Asset not found."));
+    }
     let key: Option<String> = sqlx::query_scalar(
         "UPDATE assets SET deleted_at = now()
          WHERE id = $1 AND client_id = $2 AND deleted_at IS NULL RETURNING s3_key",

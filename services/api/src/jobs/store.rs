@@ -204,6 +204,10 @@ pub async fn create_detached(state: AppState, new: NewJob) -> Result<Created, Ap
 }
 
 pub async fn get(pool: &PgPool, client: &ClientId, id: &str) -> sqlx::Result<Option<JobRow>> {
+    // Not an id we make: no row can have it, and it never reaches a bind (a NUL would be a 500).
+    if JobId::parse(id).is_none() {
+        return Ok(None);
+    }
     sqlx::query_as(AssertSqlSafe(format!(
         "SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1 AND client_id = $2"
     )))

@@ -25,6 +25,9 @@ impl CreationRow {
         client: &ClientId,
         job_id: &str,
     ) -> sqlx::Result<Option<Self>> {
+        if atelier_kit::ids::JobId::parse(job_id).is_none() {
+            return Ok(None);
+        }
         sqlx::query_as(
             "SELECT id, job_id, type, created_at FROM creations WHERE job_id = $1 AND client_id = $2",
         )
