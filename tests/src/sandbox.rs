@@ -327,6 +327,14 @@ impl Sandbox {
         self.spawn_worker_until(engine, token);
     }
 
+    /// Starts a worker for `engine` now (a scenario that needs the job queued first), until
+    /// the returned token is cancelled or the roles stop.
+    pub fn spawn_worker_now<E: atelier_worker::Engine>(&mut self, engine: E) -> CancellationToken {
+        let token = self.roles.child_token();
+        self.spawn_worker_until(engine, token.clone());
+        token
+    }
+
     fn spawn_worker_until<E: atelier_worker::Engine>(
         &mut self,
         engine: E,

@@ -13,12 +13,13 @@ use atelier_proto::{
     jobs::v1::{ClaimDenied, ClaimReply, ClaimRequest, InputRef, JobSpec, claim_reply, input_ref},
 };
 use futures::StreamExt;
+use sqlx::{Postgres, Transaction};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tracing::Instrument;
 
 use crate::{
     AppState,
-    lifecycle::{self, Fence, Outcome},
+    lifecycle::{self, Claimant, Fence, Outcome},
 };
 
 /// Answers claims until cancelled.
@@ -108,37 +109,35 @@ async fn answer(state: &AppState, request: ClaimRequest) -> ClaimReply {
     }
 }
 
+/// Claims the job and resolves its inputs in one transaction, so a claim is either granted
+/// with everything the worker needs or not at all (a failure part-way leaves the job as it
+/// was, and the worker's next try finds it claimable).
 async fn grant(state: &AppState, request: &ClaimRequest) -> anyhow::Result<ClaimReply> {
     let Some(job_id) = JobId::parse(&request.job_id) else {
         return Ok(denied("no such job"));
     };
-    let lease = ulid::Ulid::new().to_string();
-    let config = &state.config;
+    let claimant = Claimant {
+        worker_id: &request.worker_id,
+        dispatch_seq: i32::try_from(request.dispatch_seq).unwrap_or(i32::MAX),
+    };
+    let fresh_lease = ulid::Ulid::new().to_string();
+    let mut tx = state.pool.begin().await?;
     let claimed = lifecycle::claim(
-        &state.pool,
+        &mut tx,
         job_id.as_str(),
-        &lease,
-        config.run_timeout,
-        config.lease_stale_after,
+        &fresh_lease,
+        claimant,
+        state.config.run_timeout,
     )
     .await?;
     let Some(claimed) = claimed else {
-        let status: Option<String> = sqlx::query_scalar("SELECT status FROM jobs WHERE id = $1")
-            .bind(job_id.as_str())
-            .fetch_optional(&state.pool)
-            .await?;
-        let reason = match status.as_deref() {
-            None => "no such job".to_owned(),
-            Some("running") => "leased by another worker".to_owned(),
-            Some("queued") => "no attempts left".to_owned(),
-            Some(terminal) => format!("job is {terminal}"),
-        };
-        return Ok(denied(reason));
+        drop(tx);
+        return refusal(state, &job_id, claimant).await;
     };
+    let lease = claimed.lease_token.clone();
     let request: JobInputs =
         serde_json::from_value(claimed.params.clone()).context("stored params do not parse")?;
-    let Some(inputs) = resolve_inputs(state, &claimed.client_id, &request).await? else {
-        let mut tx = state.pool.begin().await?;
+    let Some(inputs) = resolve_inputs(&mut tx, &claimed.client_id, &request).await? else {
         let outcome = Outcome::Failed {
             code: "input_missing".to_owned(),
             message: "an input asset no longer exists".to_owned(),
@@ -159,6 +158,7 @@ async fn grant(state: &AppState, request: &ClaimRequest) -> anyhow::Result<Claim
         }
         return Ok(denied("an input asset no longer exists"));
     };
+    tx.commit().await?;
     tracing::info!(attempt = claimed.attempt, "claim granted");
     Ok(ClaimReply {
         outcome: Some(claim_reply::Outcome::Granted(JobSpec {
@@ -177,6 +177,33 @@ async fn grant(state: &AppState, request: &ClaimRequest) -> anyhow::Result<Claim
             deadline_unix_ms: claimed.deadline_ms,
             upstream: claimed.upstream.as_ref().and_then(upstream_spec),
         })),
+    })
+}
+
+/// Why a claim was not granted. Only a job granted to another worker that has not reported
+/// yet is "ask again later": if that worker never heard of its grant, the reconciler
+/// re-queues the job once its heartbeat is judged stale, and this message then claims it.
+/// Everything else drops the message: the job is finished, gone, out of attempts, running
+/// elsewhere, or has a newer dispatch of its own.
+async fn refusal(
+    state: &AppState,
+    job_id: &JobId,
+    claimant: Claimant<'_>,
+) -> anyhow::Result<ClaimReply> {
+    let row: Option<(String, i32, String)> =
+        sqlx::query_as("SELECT status, dispatch_seq, current_step FROM jobs WHERE id = $1")
+            .bind(job_id.as_str())
+            .fetch_optional(&state.pool)
+            .await?;
+    let Some((status, seq, step)) = row else {
+        return Ok(denied("no such job"));
+    };
+    Ok(match status.as_str() {
+        _ if seq != claimant.dispatch_seq => denied("superseded by a newer dispatch"),
+        "running" if step == "claimed" => deferred("claimed by a worker that has not started"),
+        "running" => denied("leased by another worker"),
+        "queued" => denied("not due yet or no attempts left"),
+        terminal => denied(format!("job is {terminal}")),
     })
 }
 
@@ -209,13 +236,17 @@ pub fn own_asset(raw: &str) -> Option<AssetId> {
     }
 }
 
-async fn asset_key(state: &AppState, client: &str, id: &str) -> anyhow::Result<Option<String>> {
+async fn asset_key(
+    tx: &mut Transaction<'_, Postgres>,
+    client: &str,
+    id: &str,
+) -> anyhow::Result<Option<String>> {
     Ok(sqlx::query_scalar(
         "SELECT s3_key FROM assets WHERE id = $1 AND client_id = $2 AND deleted_at IS NULL",
     )
     .bind(id)
     .bind(client)
-    .fetch_optional(&state.pool)
+    .fetch_optional(&mut **tx)
     .await?)
 }
 
@@ -242,7 +273,7 @@ struct MaterialUrl {
 /// Stored assets (by id, or by their own download URL) are handed over as bucket keys;
 /// `None` when one of them no longer exists.
 async fn resolve_inputs(
-    state: &AppState,
+    tx: &mut Transaction<'_, Postgres>,
     client: &str,
     request: &JobInputs,
 ) -> anyhow::Result<Option<Vec<InputRef>>> {
@@ -268,7 +299,7 @@ async fn resolve_inputs(
     let mut inputs = Vec::with_capacity(sources.len());
     for source in sources {
         let source = match source {
-            input_ref::Source::S3Key(id) => match asset_key(state, client, &id).await? {
+            input_ref::Source::S3Key(id) => match asset_key(tx, client, &id).await? {
                 Some(key) => input_ref::Source::S3Key(key),
                 None => return Ok(None),
             },

@@ -29,8 +29,9 @@ pub enum Fence<'a> {
     QueuedPastTtl,
     /// A running attempt past its deadline.
     RunningPastDeadline,
-    /// A running job whose worker stopped heartbeating on its last attempt.
-    StaleOnLastAttempt(Duration),
+    /// A running job on its last attempt whose last heartbeat is older than this instant (a
+    /// PostgreSQL timestamp, as text): the reconciler's cutoff, see `recovery`.
+    StaleOnLastAttempt(&'a str),
     /// A job not yet terminal, queued or running on any lease (a partner's cancel).
     NotTerminal,
     /// A queued job whose dispatch can never be published (docs/hardening.md, H2).
@@ -50,7 +51,7 @@ impl Fence<'_> {
             Fence::Queued => "status = 'queued' AND $5::text IS NULL",
             Fence::StaleOnLastAttempt(_) => {
                 "status = 'running' AND attempt >= max_attempts
-                 AND heartbeat_at < now() - $5::text::interval"
+                 AND heartbeat_at < $5::text::timestamptz"
             }
         }
     }
@@ -58,7 +59,7 @@ impl Fence<'_> {
     pub fn bind_value(&self) -> Option<String> {
         match self {
             Fence::Lease(token) => Some((*token).to_owned()),
-            Fence::StaleOnLastAttempt(after) => Some(format!("{} milliseconds", after.as_millis())),
+            Fence::StaleOnLastAttempt(cutoff) => Some((*cutoff).to_owned()),
             _ => None,
         }
     }
@@ -221,6 +222,9 @@ pub fn asset_kind(content_type: &str) -> &'static str {
 /// What a granted claim hands to the worker.
 #[derive(Debug, sqlx::FromRow)]
 pub struct Claimed {
+    /// The attempt's lease: fresh, or the one already granted to this worker for this
+    /// dispatch when it asks again.
+    pub lease_token: String,
     pub client_id: String,
     pub capability: String,
     pub params: serde_json::Value,
@@ -231,30 +235,54 @@ pub struct Claimed {
     pub deadline_ms: i64,
 }
 
-/// Starts an attempt: only a queued job, or a running one whose worker went silent, can
-/// be claimed, and only while attempts remain.
+/// Who asks for an attempt: the worker and the dispatch message it holds.
+#[derive(Clone, Copy, Debug)]
+pub struct Claimant<'a> {
+    pub worker_id: &'a str,
+    pub dispatch_seq: i32,
+}
+
+/// Starts an attempt. Only the job's current dispatch can claim it (an older duplicate
+/// left in the stream, or a retry's dispatch before its delay, changes nothing), and only
+/// while the job is queued with attempts left, or — the same claim asked again because
+/// its reply was lost — while the job is running under a lease granted to this very worker
+/// for this very dispatch and not yet reported on (`current_step` is still `claimed`). That
+/// repeat gets the same lease and attempt: the lease is not left to a worker that never
+/// heard of it, and no attempt is spent twice (docs/hardening.md, M2).
+///
+/// A running job whose worker went silent is never taken over here: whether its heartbeat
+/// is stale can only be judged once the projector has applied every event sent before, and
+/// the reconciler judges that (M3).
 pub async fn claim(
-    pool: &PgPool,
+    tx: &mut Transaction<'_, Postgres>,
     job_id: &str,
-    lease_token: &str,
+    fresh_lease: &str,
+    claimant: Claimant<'_>,
     run_timeout: Duration,
-    stale_after: Duration,
 ) -> sqlx::Result<Option<Claimed>> {
+    // In an UPDATE's SET list every column names the row as it was, so `status = 'running'`
+    // on the right-hand side means "this is the repeat of a granted claim".
     sqlx::query_as(
-        "UPDATE jobs SET status = 'running', lease_token = $2, attempt = attempt + 1,
-                started_at = COALESCE(started_at, now()), heartbeat_at = now(),
-                run_deadline_at = now() + $3, updated_at = now(),
+        "UPDATE jobs SET status = 'running',
+                lease_token = CASE WHEN status = 'running' THEN lease_token ELSE $2 END,
+                attempt = CASE WHEN status = 'running' THEN attempt ELSE attempt + 1 END,
+                run_deadline_at = CASE WHEN status = 'running' THEN run_deadline_at
+                                       ELSE now() + $5 END,
+                lease_holder = $3, started_at = COALESCE(started_at, now()),
+                heartbeat_at = now(), updated_at = now(),
                 current_step = 'claimed', error_code = NULL, error_message = NULL
-         WHERE id = $1 AND attempt < max_attempts
-           AND (status = 'queued' OR (status = 'running' AND heartbeat_at < now() - $4))
-         RETURNING client_id, capability, params, attempt, max_attempts, upstream,
+         WHERE id = $1 AND dispatch_seq = $4 AND dispatched_at <= now()
+           AND ((status = 'queued' AND attempt < max_attempts)
+                OR (status = 'running' AND lease_holder = $3 AND current_step = 'claimed'))
+         RETURNING lease_token, client_id, capability, params, attempt, max_attempts, upstream,
                    (extract(epoch FROM run_deadline_at) * 1000)::bigint AS deadline_ms",
     )
     .bind(job_id)
-    .bind(lease_token)
+    .bind(fresh_lease)
+    .bind(claimant.worker_id)
+    .bind(claimant.dispatch_seq)
     .bind(run_timeout)
-    .bind(stale_after)
-    .fetch_optional(pool)
+    .fetch_optional(&mut **tx)
     .await
 }
 

@@ -6,7 +6,6 @@
 //! (JetStream may lose acknowledged messages, so the database must be able to recover
 //! every job on its own).
 
-use std::time::Duration;
 
 use anyhow::Context;
 use atelier_kit::{ids::JobId, metrics::metrics, telemetry};
@@ -31,41 +30,87 @@ const BATCH: i64 = 200;
 pub async fn run(state: AppState, shutdown: CancellationToken) {
     let mut interval = tokio::time::interval(state.config.reconcile_interval);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut mark = None;
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = interval.tick() => {},
         }
-        let heartbeats_current = projector_caught_up(&state).await;
-        match tick(&state, heartbeats_current).await {
+        let cutoff = heartbeat_cutoff(&state, &mut mark).await;
+        match tick(&state, cutoff.as_deref()).await {
             Ok(expired) => purge_work(&state, &expired).await,
             Err(err) => tracing::warn!(error = format!("{err:#}"), "reconciler tick failed"),
         }
     }
 }
 
-/// Heartbeats reach the database through the projector, so a silent job can only be told
-/// from a backlog once the projector has applied every event it was sent (after an api
-/// outage it may be minutes behind). Unknown counts as behind.
-async fn projector_caught_up(state: &AppState) -> bool {
-    let check = async {
-        let stream = state.js.get_stream(state.names.events_stream()).await?;
-        let durable = state.names.durable("api-projector");
-        let info = stream.consumer_info(&durable).await?;
-        anyhow::Ok(info.num_pending == 0)
+/// A moment the reconciler noted: the events stream's last sequence then, and the heartbeat
+/// age that would count as silent then (`now() - 2 × lease_stale_after`, PostgreSQL's clock).
+#[derive(Debug)]
+pub struct Mark {
+    stream_seq: u64,
+    cutoff: String,
+}
+
+/// The heartbeat cutoff this tick may judge silent jobs by, if any.
+///
+/// Heartbeats reach the database through the projector, so a heartbeat older than the cutoff
+/// proves a silent worker only once every event published before the cutoff was taken has
+/// been applied: the projector's ack floor (every event up to it acked, and an event is
+/// acked only after its transaction committed) has reached the stream sequence noted then.
+/// Counting undelivered events is not enough (M3): events already in the projector's lanes,
+/// and events nak'd while PostgreSQL was away, are neither pending nor applied. A worker alive
+/// at the mark sent a heartbeat within the window, published before the mark, so applied by
+/// now with a later timestamp than the cutoff.
+///
+/// A mark is kept until the floor reaches it (a lagging projector delays the judgement, it
+/// never skips it), then used once and replaced. Unknown counts as behind.
+async fn heartbeat_cutoff(state: &AppState, mark: &mut Option<Mark>) -> Option<String> {
+    let reached = match mark.as_ref() {
+        Some(noted) => match applied_through(state).await {
+            Ok(floor) => floor >= noted.stream_seq,
+            Err(err) => {
+                tracing::debug!(error = format!("{err:#}"), "projector progress unknown");
+                return None;
+            }
+        },
+        None => false,
     };
-    match check.await {
-        Ok(caught_up) => caught_up,
-        Err(err) => {
-            tracing::debug!(error = format!("{err:#}"), "projector lag unknown");
-            false
-        }
+    if mark.is_some() && !reached {
+        return None;
     }
+    let used = mark.take().map(|noted| noted.cutoff);
+    match note(state).await {
+        Ok(noted) => *mark = Some(noted),
+        Err(err) => tracing::debug!(error = format!("{err:#}"), "reconciler mark not taken"),
+    }
+    used
+}
+
+/// The stream sequence up to which the projector has applied every event.
+async fn applied_through(state: &AppState) -> anyhow::Result<u64> {
+    let stream = state.js.get_stream(state.names.events_stream()).await?;
+    let durable = state.names.durable("api-projector");
+    let info = stream.consumer_info(&durable).await?;
+    Ok(info.ack_floor.stream_sequence)
+}
+
+/// Notes the cutoff first and the stream's last sequence second, so every event published
+/// before the cutoff's moment is at or below the noted sequence.
+async fn note(state: &AppState) -> anyhow::Result<Mark> {
+    let cutoff: String = sqlx::query_scalar("SELECT (now() - $1)::text")
+        .bind(state.config.lease_stale_after * 2)
+        .fetch_one(&state.pool)
+        .await?;
+    let mut stream = state.js.get_stream(state.names.events_stream()).await?;
+    let stream_seq = stream.info().await?.state.last_sequence;
+    Ok(Mark { stream_seq, cutoff })
 }
 
 /// One pass; returns the jobs it expired, whose work messages can now be purged. Silent
-/// running jobs are judged only when `heartbeats_current` (the projector is caught up).
-pub async fn tick(state: &AppState, heartbeats_current: bool) -> anyhow::Result<Vec<Ended>> {
+/// running jobs are judged only with a `heartbeat_cutoff` (the projector has caught up with
+/// the moment it stands for).
+pub async fn tick(state: &AppState, heartbeat_cutoff: Option<&str>) -> anyhow::Result<Vec<Ended>> {
     let mut tx = state.pool.begin().await?;
     let leader: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
         .bind(LEADER_LOCK)
@@ -74,7 +119,6 @@ pub async fn tick(state: &AppState, heartbeats_current: bool) -> anyhow::Result<
     if !leader {
         return Ok(Vec::new());
     }
-    let stale = state.config.lease_stale_after;
     let expired = end_all(state, &mut tx, Fence::QueuedPastTtl, &Outcome::Expired).await?;
     let mut ended = Vec::new();
     let deadline = Outcome::Failed {
@@ -89,9 +133,9 @@ pub async fn tick(state: &AppState, heartbeats_current: bool) -> anyhow::Result<
         code: "worker_lost".to_owned(),
         message: "the worker stopped reporting during the last attempt".to_owned(),
     };
-    if heartbeats_current {
-        ended.extend(end_all(state, &mut tx, Fence::StaleOnLastAttempt(stale * 2), &lost).await?);
-        requeue_silent(state, &mut tx, stale * 2).await?;
+    if let Some(cutoff) = heartbeat_cutoff {
+        ended.extend(end_all(state, &mut tx, Fence::StaleOnLastAttempt(cutoff), &lost).await?);
+        requeue_silent(state, &mut tx, cutoff).await?;
     }
     redispatch_unclaimed(state, &mut tx).await?;
     tx.commit().await?;
@@ -165,16 +209,17 @@ fn in_job_trace(name: &'static str, job: &str, traceparent: Option<&str>) -> tra
 async fn requeue_silent(
     state: &AppState,
     tx: &mut Transaction<'_, Postgres>,
-    stale_after: Duration,
+    cutoff: &str,
 ) -> anyhow::Result<()> {
     let rows: Vec<(String, String, i32, Option<String>)> = sqlx::query_as(
         "UPDATE jobs SET status = 'queued', lease_token = NULL, heartbeat_at = NULL,
                 dispatch_seq = dispatch_seq + 1, dispatched_at = now(),
                 current_step = 'requeued', updated_at = now()
-         WHERE status = 'running' AND attempt < max_attempts AND heartbeat_at < now() - $1
+         WHERE status = 'running' AND attempt < max_attempts
+           AND heartbeat_at < $1::text::timestamptz
          RETURNING id, capability, dispatch_seq, traceparent",
     )
-    .bind(stale_after)
+    .bind(cutoff)
     .fetch_all(&mut **tx)
     .await?;
     for (id, capability, seq, traceparent) in rows {

@@ -88,7 +88,7 @@ pub async fn handle<E: Engine>(runtime: &Runtime<E>, message: Message) {
                 None
             }
         };
-        let spec = match claim(runtime, &dispatch).await {
+        let spec = match claim(runtime, &message, &dispatch).await {
             Ok(Some(spec)) => spec,
             Ok(None) => {
                 let _ = message.double_ack().await;
@@ -109,9 +109,18 @@ pub async fn handle<E: Engine>(runtime: &Runtime<E>, message: Message) {
     .await
 }
 
+/// How many times a worker asks for the same claim before it hands the message back.
+const CLAIM_TRIES: u32 = 3;
+
 /// `Ok(None)` when the api denied the claim.
+///
+/// An unanswered claim is asked again, as the same worker for the same dispatch: the api may
+/// have granted it and lost the reply, and then only this worker's repeat gets the lease back
+/// (with the same attempt) — another worker would be refused until the reconciler re-queued
+/// the job (docs/hardening.md, M2). The message is kept alive meanwhile.
 async fn claim<E: Engine>(
     runtime: &Runtime<E>,
+    message: &Message,
     dispatch: &JobDispatch,
 ) -> anyhow::Result<Option<JobSpec>> {
     let request = ClaimRequest {
@@ -119,17 +128,30 @@ async fn claim<E: Engine>(
         worker_id: runtime.worker_id.clone(),
         dispatch_seq: dispatch.dispatch_seq,
     };
-    let reply = tokio::time::timeout(
-        runtime.config.claim_timeout,
-        runtime.nats.request_with_headers(
-            runtime.names.claim_subject(),
-            telemetry::nats_headers(),
-            request.encode_to_vec().into(),
-        ),
-    )
-    .await
-    .map_err(|_| anyhow::anyhow!("claim timed out"))?
-    .map_err(|err| anyhow::anyhow!("claim request: {err}"))?;
+    let mut tries = 0;
+    let reply = loop {
+        tries += 1;
+        let asked = tokio::time::timeout(
+            runtime.config.claim_timeout,
+            runtime.nats.request_with_headers(
+                runtime.names.claim_subject(),
+                telemetry::nats_headers(),
+                request.encode_to_vec().into(),
+            ),
+        )
+        .await;
+        let err = match asked {
+            Ok(Ok(reply)) => break reply,
+            Ok(Err(err)) => anyhow::anyhow!("claim request: {err}"),
+            Err(_) => anyhow::anyhow!("claim timed out"),
+        };
+        if tries >= CLAIM_TRIES {
+            return Err(err);
+        }
+        tracing::info!(error = %err, tries, "claim unanswered, asking again");
+        let _ = message.ack_with(AckKind::Progress).await;
+        tokio::time::sleep(retry::claim_pause(tries)).await;
+    };
     let reply = ClaimReply::decode(reply.payload.as_ref())?;
     match reply.outcome {
         Some(claim_reply::Outcome::Granted(spec)) => Ok(Some(spec)),

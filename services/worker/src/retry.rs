@@ -11,6 +11,13 @@ pub fn delay_after(attempt: u32, base: Duration) -> Duration {
     base.saturating_mul(factor).min(CAP)
 }
 
+/// Pause before asking for an unanswered claim again (`tries` asked so far): 0.5 s, 1 s, …
+/// capped at 4 s — long enough for a restarting api, short enough that a lost reply costs
+/// seconds, not the reconciler's minute and a half.
+pub fn claim_pause(tries: u32) -> Duration {
+    delay_after(tries, Duration::from_millis(500)).min(Duration::from_secs(4))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -24,5 +31,12 @@ mod tests {
         assert_eq!(delay_after(10, base), CAP);
         assert_eq!(delay_after(u32::MAX, base), CAP);
         assert_eq!(delay_after(0, base), base);
+    }
+
+    #[test]
+    fn claim_pauses_are_short() {
+        assert_eq!(claim_pause(1), Duration::from_millis(500));
+        assert_eq!(claim_pause(2), Duration::from_secs(1));
+        assert_eq!(claim_pause(9), Duration::from_secs(4));
     }
 }
