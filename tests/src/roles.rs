@@ -66,6 +66,7 @@ impl Sandbox {
             bootstrap_credits: Vec::new(),
             espeak: "espeak-ng".to_owned(),
             font_path: None,
+            http: atelier_api::config::HttpLimits::default(),
         }
     }
 

@@ -30,23 +30,38 @@ pub fn generate_key() -> String {
     )
 }
 
-/// Stores a key's hash for a client; storing the same key again changes nothing.
+/// Whether an installed key can be used.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyState {
+    Live,
+    /// Revoked earlier (`atelier keys revoke`): installing it again does not bring it back.
+    Revoked,
+}
+
+/// Stores a key's hash for a client; storing the same key again changes nothing. A revoked
+/// key stays revoked: `ATELIER_API_KEYS` is installed at every start, and a leaked key an
+/// operator revoked must not come back with the next deploy (issue #14, M4).
 pub async fn install_key(
     pool: &PgPool,
     client: &ClientId,
     key: &Secret,
     label: &str,
-) -> sqlx::Result<()> {
-    sqlx::query(
+) -> sqlx::Result<KeyState> {
+    let revoked: bool = sqlx::query_scalar(
         "INSERT INTO api_keys (key_hash, client_id, label) VALUES ($1, $2, $3)
-         ON CONFLICT (key_hash) DO UPDATE SET client_id = EXCLUDED.client_id, revoked_at = NULL",
+         ON CONFLICT (key_hash) DO UPDATE SET client_id = EXCLUDED.client_id
+         RETURNING revoked_at IS NOT NULL",
     )
     .bind(hash_key(key.expose()))
     .bind(client.as_str())
     .bind(label)
-    .execute(pool)
+    .fetch_one(pool)
     .await?;
-    Ok(())
+    Ok(if revoked {
+        KeyState::Revoked
+    } else {
+        KeyState::Live
+    })
 }
 
 /// Marks every key of a client revoked; returns how many were live.
@@ -70,14 +85,18 @@ fn presented_key(parts: &Parts) -> Option<&str> {
             .map(str::trim)
             .filter(|v| !v.is_empty())
     };
-    if let Some(auth) = header("authorization") {
+    // Only a Bearer `Authorization` is ours: another scheme (a proxy's Basic auth in front of
+    // the api) must not hide the key a partner sends in its face's own header.
+    let bearer = header("authorization").and_then(|auth| {
         let (scheme, token) = auth.split_once(' ')?;
-        return scheme
+        scheme
             .eq_ignore_ascii_case("bearer")
             .then(|| token.trim())
-            .filter(|t| !t.is_empty());
-    }
-    header("x-zhinian-api-key").or_else(|| header("x-kgp-api-key"))
+            .filter(|t| !t.is_empty())
+    });
+    bearer
+        .or_else(|| header("x-zhinian-api-key"))
+        .or_else(|| header("x-kgp-api-key"))
 }
 
 impl FromRequestParts<AppState> for Caller {
@@ -134,6 +153,34 @@ mod tests {
             None
         );
         assert_eq!(presented_key(&parts(&[])), None);
+    }
+
+    /// L8 (issue #14): a proxy's Basic auth in front of the api used to hide the face's own
+    /// key header, so the partner got a 401.
+    #[test]
+    fn another_authorization_scheme_does_not_hide_the_face_headers() {
+        assert_eq!(
+            presented_key(&parts(&[
+                ("Authorization", "Basic cHJveHk6cHc="),
+                ("X-KGP-Api-Key", "sk-c")
+            ])),
+            Some("sk-c")
+        );
+        assert_eq!(
+            presented_key(&parts(&[
+                ("Authorization", "Basic cHJveHk6cHc="),
+                ("X-Zhinian-Api-Key", "sk-b")
+            ])),
+            Some("sk-b")
+        );
+        // A Bearer key still wins over the others, as before.
+        assert_eq!(
+            presented_key(&parts(&[
+                ("Authorization", "Bearer sk-a"),
+                ("X-KGP-Api-Key", "sk-c")
+            ])),
+            Some("sk-a")
+        );
     }
 
     #[test]

@@ -52,6 +52,72 @@ pub struct ApiConfig {
     /// slides worker uses, as both run from one image.
     pub espeak: String,
     pub font_path: Option<String>,
+    /// Bounds on the HTTP edge: header and request deadlines, requests and uploads in flight.
+    pub http: HttpLimits,
+}
+
+/// What one client's connection or request may cost the api (issue #14, M6).
+#[derive(Clone, Debug)]
+pub struct HttpLimits {
+    /// A connection must send a whole request head within this, or it is closed: idle and
+    /// slowloris connections cannot pile up (also applies between keep-alive requests).
+    pub header_timeout: Duration,
+    /// An ordinary request must be answered within this (503 after). Uploads and URL
+    /// registrations are exempt: their pace is the body's or the remote file's.
+    pub request_timeout: Duration,
+    /// An upload whose body sends nothing for this long is cut.
+    pub body_idle_timeout: Duration,
+    /// Requests in flight at once; beyond, a 503 with `Retry-After` at once, never a queue.
+    pub max_requests: usize,
+    /// Uploads and URL registrations in flight at once (each holds a part buffer of 8-16 MiB).
+    pub max_uploads: usize,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        Self {
+            header_timeout: Duration::from_secs(30),
+            request_timeout: Duration::from_secs(60),
+            body_idle_timeout: Duration::from_secs(30),
+            max_requests: 1024,
+            max_uploads: 16,
+        }
+    }
+}
+
+impl HttpLimits {
+    fn from_env() -> anyhow::Result<Self> {
+        let default = Self::default();
+        let limits = Self {
+            header_timeout: config::duration(
+                "ATELIER_HTTP_HEADER_TIMEOUT",
+                default.header_timeout,
+            )?,
+            request_timeout: config::duration(
+                "ATELIER_HTTP_REQUEST_TIMEOUT",
+                default.request_timeout,
+            )?,
+            body_idle_timeout: config::duration(
+                "ATELIER_HTTP_BODY_IDLE_TIMEOUT",
+                default.body_idle_timeout,
+            )?,
+            max_requests: config::parsed("ATELIER_HTTP_MAX_REQUESTS", default.max_requests)?,
+            max_uploads: config::parsed("ATELIER_HTTP_MAX_UPLOADS", default.max_uploads)?,
+        };
+        if limits.max_requests == 0 || limits.max_uploads == 0 {
+            bail!("ATELIER_HTTP_MAX_REQUESTS and ATELIER_HTTP_MAX_UPLOADS must be at least 1");
+        }
+        if [
+            limits.header_timeout,
+            limits.request_timeout,
+            limits.body_idle_timeout,
+        ]
+        .contains(&Duration::ZERO)
+        {
+            bail!("the ATELIER_HTTP_*_TIMEOUT settings must be longer than zero");
+        }
+        Ok(limits)
+    }
 }
 
 impl ApiConfig {
@@ -110,6 +176,7 @@ impl ApiConfig {
             .context("ATELIER_BOOTSTRAP_CREDITS")?,
             espeak: config::string("ATELIER_ESPEAK", "espeak-ng"),
             font_path: config::var("ATELIER_FONT_PATH"),
+            http: HttpLimits::from_env()?,
         };
         if config.max_attempts == 0 {
             bail!("ATELIER_JOB_MAX_ATTEMPTS must be at least 1");

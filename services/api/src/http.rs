@@ -7,9 +7,9 @@ use axum::{
     Json, Router,
     extract::Query,
     extract::{DefaultBodyLimit, MatchedPath, Request, State},
-    http::StatusCode,
+    http::{StatusCode, Uri, header},
     middleware::{self, Next},
-    response::{IntoResponse, Response},
+    response::Response,
     routing::{get, post},
 };
 
@@ -26,6 +26,7 @@ use crate::{
 
 pub fn router(state: AppState) -> Router {
     let limit = state.config.max_body_bytes;
+    let edge = crate::edge::Edge::new(state.config.http.clone());
     Router::new()
         .route(
             "/api/v1/jobs",
@@ -65,8 +66,11 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(atelier_kit::metrics::handler))
-        .fallback(|| async { ApiError::NotFound("Not found.") })
+        .fallback(|uri: Uri| async move {
+            crate::faces::answer(uri.path(), ApiError::NotFound("Not found."))
+        })
         .layer(DefaultBodyLimit::max(limit))
+        .layer(middleware::from_fn_with_state(edge, crate::edge::limit))
         .layer(middleware::from_fn(json_rejections))
         .layer(middleware::from_fn(log_request))
         .layer(middleware::from_fn(request_id))
@@ -104,27 +108,44 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, &'static str) {
     }
 }
 
-/// axum answers some rejections (body too large, wrong method) in plain text; partners
-/// get the same `{"error": ...}` shape everywhere.
+/// axum answers its own rejections in plain text: a query or a path it cannot parse, a body
+/// too large, a wrong method. Partners get their face's JSON shape on every 4xx instead, with
+/// axum's status, its headers (`Allow`) and its reason (issue #14, L1).
 async fn json_rejections(request: Request, next: Next) -> Response {
+    let path = request.uri().path().to_owned();
     let response = next.run(request).await;
     let is_json = response
         .headers()
-        .get("content-type")
+        .get(header::CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
     let status = response.status();
-    if is_json || !(status.is_client_error()) {
+    if is_json || !status.is_client_error() {
         return response;
     }
-    match status {
-        StatusCode::PAYLOAD_TOO_LARGE => {
-            ApiError::PayloadTooLarge("request body too large".into()).into_response()
-        }
-        StatusCode::METHOD_NOT_ALLOWED => {
-            (status, ApiError::BadRequest("method not allowed".into())).into_response()
-        }
-        _ => response,
+    let (mut parts, body) = response.into_parts();
+    // A rejection's text is a line; anything longer is not one of axum's and is cut.
+    let reason = axum::body::to_bytes(body, 4096)
+        .await
+        .map(|text| String::from_utf8_lossy(&text).trim().to_owned())
+        .unwrap_or_default();
+    let err = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge("request body too large".into()),
+        StatusCode::METHOD_NOT_ALLOWED => ApiError::BadRequest("method not allowed".into()),
+        _ if reason.is_empty() => ApiError::BadRequest(format!(
+            "request: {}",
+            status
+                .canonical_reason()
+                .unwrap_or("refused")
+                .to_lowercase()
+        )),
+        _ => ApiError::BadRequest(format!("request: {reason}")),
+    };
+    let (answer, body) = crate::faces::answer(&path, err).into_parts();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    if let Some(json) = answer.headers.get(header::CONTENT_TYPE) {
+        parts.headers.insert(header::CONTENT_TYPE, json.clone());
     }
+    Response::from_parts(parts, body)
 }
 
 /// The id of one API request: returned as `X-Request-Id` on every face, recorded on the

@@ -10,6 +10,7 @@ pub mod config;
 pub mod credits;
 pub mod db;
 pub mod dispatch;
+pub mod edge;
 pub mod error;
 pub mod faces;
 pub mod gauges;
@@ -21,6 +22,7 @@ pub mod outbox;
 pub mod presence;
 pub mod projector;
 pub mod recovery;
+pub mod serve;
 pub mod tasks;
 pub mod webhooks;
 
@@ -60,9 +62,13 @@ pub async fn run(
     let pool = db::connect(&config.database_url, config.database_pool_size).await?;
     db::migrate(&pool).await?;
     for (client, key) in &config.bootstrap_keys {
-        auth::install_key(&pool, client, key, "ATELIER_API_KEYS")
+        let installed = auth::install_key(&pool, client, key, "ATELIER_API_KEYS")
             .await
             .context("installing ATELIER_API_KEYS")?;
+        if installed == auth::KeyState::Revoked {
+            tracing::warn!(client = %client,
+                "a key in ATELIER_API_KEYS was revoked and stays revoked; remove it from the setting");
+        }
     }
     for (client, amount) in &config.bootstrap_credits {
         let note = "ATELIER_BOOTSTRAP_CREDITS";
@@ -133,13 +139,18 @@ pub async fn run(
     }
     tasks.close();
     tracing::info!(addr = %listener.local_addr()?, "api listening");
-    let served = axum::serve(listener, http::router(state))
-        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-        .await;
+    let header_timeout = state.config.http.header_timeout;
+    serve::serve(
+        listener,
+        http::router(state),
+        header_timeout,
+        shutdown.clone(),
+    )
+    .await;
     shutdown.cancel();
     tasks.wait().await;
     pool.close().await;
-    served.context("http server")
+    Ok(())
 }
 
 /// Reads the voices and fonts the creations catalog offers. A missing synthesiser or font is

@@ -183,15 +183,18 @@ fn redelivery_delay(delivered: i64) -> Duration {
     Duration::from_secs(2u64 << doublings).min(Duration::from_secs(60))
 }
 
+/// What the partner reads when a result is rejected. Fixed: the database's own text (table,
+/// column and constraint names, values) stays in the log (issue #14, L10).
+const RESULT_REJECTED: &str =
+    "the worker's result could not be recorded (it holds a value the job store refuses)";
+
 /// A worker's result that cannot be recorded ends its job as failed, so the partner learns
-/// why (and gets the webhook) instead of waiting for the run deadline.
-async fn reject_result(state: &AppState, job: &str, lease: &str, err: &anyhow::Error) {
+/// it (and gets the webhook) instead of waiting for the run deadline. The cause is logged by
+/// the caller, in the event's span.
+async fn reject_result(state: &AppState, job: &str, lease: &str, _err: &anyhow::Error) {
     let outcome = Outcome::Failed {
         code: "result_rejected".to_owned(),
-        message: format!(
-            "the worker's result could not be recorded: {}",
-            err.root_cause()
-        ),
+        message: RESULT_REJECTED.to_owned(),
     };
     if let Err(err) = finish(state, job, lease, outcome, &[]).await {
         tracing::error!(

@@ -56,7 +56,7 @@ fn refused(msg: impl Into<String>) -> Response {
 }
 
 /// Errors of the shared machinery, in this face's envelope.
-fn from_api_error(err: ApiError) -> Response {
+pub(crate) fn from_api_error(err: ApiError) -> Response {
     let status = err.status();
     match err {
         ApiError::BadRequest(msg)

@@ -239,8 +239,13 @@ async fn a_result_the_database_refuses_fails_the_job_with_the_reason() {
         .await;
     assert_eq!(job["status"], "failed", "{job}");
     assert_eq!(job["error"]["code"], "result_rejected", "{job}");
+    // The partner learns the result was refused, never the database's text (issue #14, L10).
     let message = job["error"]["message"].as_str().unwrap();
-    assert!(message.contains("invalid byte sequence"), "{message}");
+    assert!(message.contains("could not be recorded"), "{message}");
+    assert!(
+        !message.contains("invalid byte sequence") && !message.contains("UTF8"),
+        "{message}"
+    );
     let hook = wait_until("the failure webhook", WAIT, || async {
         peer.for_job(&job_id).pop()
     })

@@ -102,7 +102,7 @@ pub struct AssetQuery {
     kind: Option<String>,
     /// 1–200, default 50.
     limit: Option<String>,
-    /// ISO time: only assets created before it.
+    /// `nextBefore` of the previous page (an asset id), or an ISO time: only assets before it.
     before: Option<String>,
 }
 
@@ -110,8 +110,9 @@ pub struct AssetQuery {
 #[serde(rename_all = "camelCase")]
 pub struct AssetList {
     pub assets: Vec<Asset>,
+    /// Pass as `before` to get the next page (the last asset's id); absent on the last page.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub next_before: Option<DateTime<Utc>>,
+    pub next_before: Option<String>,
 }
 
 async fn find(state: &AppState, client: &ClientId, id: &str) -> Result<AssetRow, ApiError> {
@@ -138,7 +139,10 @@ pub async fn list(
     Query(query): Query<AssetQuery>,
 ) -> Result<Json<AssetList>, ApiError> {
     let limit = crate::jobs::routes::check_limit(query.limit.as_deref())?;
-    let before = crate::jobs::routes::check_before(query.before.as_deref())?;
+    let before = crate::jobs::routes::check_before(query.before.as_deref(), |raw| {
+        AssetId::parse(raw).is_some()
+    })?;
+    let (before_time, before_row) = crate::jobs::store::Before::binds(before.as_ref());
     if let Some(kind) = &query.kind
         && !["image", "video", "audio"].contains(&kind.as_str())
     {
@@ -150,16 +154,19 @@ pub async fn list(
         "SELECT {COLUMNS} FROM assets
          WHERE client_id = $1 AND deleted_at IS NULL AND ($2::text IS NULL OR kind = $2)
            AND ($3::timestamptz IS NULL OR created_at < $3)
+           AND ($5::text IS NULL OR (created_at, id) <
+                (SELECT created_at, id FROM assets WHERE id = $5 AND client_id = $1))
          ORDER BY created_at DESC, id DESC LIMIT $4"
     )))
     .bind(caller.client.as_str())
     .bind(&query.kind)
-    .bind(before)
+    .bind(before_time)
     .bind(limit)
+    .bind(before_row)
     .fetch_all(&state.pool)
     .await?;
     let next_before = (rows.len() as i64 == limit)
-        .then(|| rows.last().map(|r| r.created_at))
+        .then(|| rows.last().map(|r| r.id.clone()))
         .flatten();
     Ok(Json(AssetList {
         assets: rows.into_iter().map(Asset::from).collect(),

@@ -13,7 +13,7 @@ use utoipa::IntoParams;
 
 use super::{
     request::{self, CreateJobRequest},
-    store::{self, Created, ListFilter, NewJob},
+    store::{self, Before, Created, ListFilter, NewJob},
     view::{Job, JobEnvelope, JobList},
 };
 use crate::{AppState, auth::Caller, error::ApiError, http::RequestId};
@@ -40,14 +40,22 @@ pub fn check_limit(limit: Option<&str>) -> Result<i64, ApiError> {
     }
 }
 
-pub fn check_before(before: Option<&str>) -> Result<Option<DateTime<Utc>>, ApiError> {
+/// `before` as given: an id that `is_id` accepts (a job's, an asset's), or an ISO time.
+pub fn check_before(
+    before: Option<&str>,
+    is_id: impl Fn(&str) -> bool,
+) -> Result<Option<Before>, ApiError> {
     before
         .map(|raw| {
+            if is_id(raw) {
+                return Ok(Before::Row(raw.to_owned()));
+            }
             DateTime::parse_from_rfc3339(raw)
-                .map(|t| t.with_timezone(&Utc))
+                .map(|t| Before::Time(t.with_timezone(&Utc)))
                 .map_err(|_| {
                     ApiError::BadRequest(format!(
-                        "before: {raw:?} is not an ISO 8601 time such as 2026-01-31T12:00:00Z"
+                        "before: {raw:?} is neither a nextBefore cursor nor an ISO 8601 time \
+                         such as 2026-01-31T12:00:00Z"
                     ))
                 })
         })
@@ -270,7 +278,9 @@ pub async fn list(
             CAPABILITIES.join(", ")
         )));
     }
-    let before = check_before(query.before.as_deref())?;
+    let before = check_before(query.before.as_deref(), |raw| {
+        atelier_kit::ids::JobId::parse(raw).is_some()
+    })?;
     let filter = ListFilter {
         status: query.status,
         capability: query.capability,
@@ -279,7 +289,7 @@ pub async fn list(
     };
     let rows = store::list(&state.pool, &caller.client, &filter).await?;
     let next_before = (rows.len() as i64 == limit)
-        .then(|| rows.last().map(|r| r.created_at))
+        .then(|| rows.last().map(|r| r.id.clone()))
         .flatten();
     Ok(Json(JobList {
         jobs: rows.into_iter().map(Job::from).collect(),

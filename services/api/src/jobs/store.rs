@@ -217,33 +217,59 @@ pub async fn get(pool: &PgPool, client: &ClientId, id: &str) -> sqlx::Result<Opt
     .await
 }
 
+/// Where a page starts: strictly after a row of the previous page (its id, which is what
+/// `nextBefore` gives), or below a time written by hand. Rows created in one transaction
+/// share a `created_at`, so only the row cursor `(created_at, id)` pages without skipping any
+/// (issue #14, L10).
+#[derive(Debug, PartialEq)]
+pub enum Before {
+    Row(String),
+    Time(DateTime<Utc>),
+}
+
+impl Before {
+    /// The two binds of the list queries: `created_at < $time`, `(created_at, id) < $row's`.
+    pub fn binds(before: Option<&Before>) -> (Option<DateTime<Utc>>, Option<&str>) {
+        match before {
+            Some(Before::Time(time)) => (Some(*time), None),
+            Some(Before::Row(id)) => (None, Some(id.as_str())),
+            None => (None, None),
+        }
+    }
+}
+
 pub struct ListFilter {
     pub status: Option<String>,
     pub capability: Option<String>,
-    pub before: Option<DateTime<Utc>>,
+    pub before: Option<Before>,
     pub limit: i64,
 }
 
-/// Newest first; `before` pages backwards in time.
+/// Newest first; `before` pages backwards, from a row (an unknown id gives an empty page)
+/// or a time.
 pub async fn list(
     pool: &PgPool,
     client: &ClientId,
     filter: &ListFilter,
 ) -> sqlx::Result<Vec<JobRow>> {
+    let (before_time, before_row) = Before::binds(filter.before.as_ref());
     sqlx::query_as(AssertSqlSafe(format!(
         "SELECT {JOB_COLUMNS} FROM jobs
          WHERE client_id = $1
            AND ($2::text IS NULL OR status = $2)
            AND ($3::text IS NULL OR capability = $3)
            AND ($4::timestamptz IS NULL OR created_at < $4)
+           AND ($6::text IS NULL OR (created_at, id) <
+                (SELECT created_at, id FROM jobs WHERE id = $6 AND client_id = $1))
          ORDER BY created_at DESC, id DESC
          LIMIT $5"
     )))
     .bind(client.as_str())
     .bind(&filter.status)
     .bind(&filter.capability)
-    .bind(filter.before)
+    .bind(before_time)
     .bind(filter.limit)
+    .bind(before_row)
     .fetch_all(pool)
     .await
 }

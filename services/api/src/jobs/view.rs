@@ -202,9 +202,10 @@ pub struct JobEnvelope {
 #[serde(rename_all = "camelCase")]
 pub struct JobList {
     pub jobs: Vec<Job>,
-    /// Pass as `before` to get the next page; absent on the last page.
+    /// Pass as `before` to get the next page (the last job's id: pages never skip a job);
+    /// absent on the last page.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub next_before: Option<DateTime<Utc>>,
+    pub next_before: Option<String>,
 }
 
 #[cfg(test)]
