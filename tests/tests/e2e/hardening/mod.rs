@@ -7,6 +7,7 @@ mod input;
 mod nats;
 mod s3;
 mod uploads;
+mod webhook_edges;
 mod webhooks;
 
 use std::{
