@@ -131,12 +131,7 @@ pub fn traceparent(trace_id: &str) -> String {
 /// Sorts an attempt's result into delivered, give up, or retry.
 pub fn judge(result: &Result<Sent, FetchError>) -> Verdict {
     match result {
-        Ok(sent) if sent.status.is_success() => Verdict::Delivered,
-        Ok(sent) if sent.status.as_u16() == 410 => Verdict::GiveUp,
-        Ok(sent) => Verdict::Retry {
-            overloaded: sent.status.as_u16() == 429,
-            retry_after: sent.retry_after(),
-        },
+        Ok(sent) => schedule::judge_status(sent.status.as_u16(), sent.retry_after()),
         Err(err) if err.is_blocked() || !err.is_retryable() => Verdict::GiveUp,
         Err(err) => Verdict::Retry {
             overloaded: err.is_timeout(),
