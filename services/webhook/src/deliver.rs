@@ -3,7 +3,6 @@
 //! It sleeps until the earliest due delivery or until intake wakes it.
 
 use std::{
-    collections::HashMap,
     sync::{Arc, Mutex},
     time::Duration,
 };
@@ -19,6 +18,7 @@ use tracing::Instrument;
 
 use crate::{
     WebhookConfig,
+    hosts::{self, Hosts},
     schedule::{self, Verdict},
     secrets,
     store::{self, AttemptRecord, Due},
@@ -39,21 +39,14 @@ pub struct Sender {
     pub guard: GuardedClient,
     pub config: Arc<WebhookConfig>,
     pub wake: Arc<Notify>,
-    /// One semaphore per destination host, so one slow receiver cannot take every slot.
-    pub hosts: Arc<Mutex<HashMap<String, Arc<Semaphore>>>>,
+    /// One semaphore per destination, so one slow receiver cannot take every slot.
+    pub hosts: Arc<Mutex<Hosts>>,
 }
 
 impl Sender {
     fn host_slots(&self, url: &str) -> Arc<Semaphore> {
-        let host = url::Url::parse(url)
-            .ok()
-            .and_then(|u| u.host_str().map(str::to_owned))
-            .unwrap_or_default();
-        let mut hosts = self.hosts.lock().unwrap_or_else(|p| p.into_inner());
-        hosts
-            .entry(host)
-            .or_insert_with(|| Arc::new(Semaphore::new(self.config.per_host.max(1))))
-            .clone()
+        let mut map = self.hosts.lock().unwrap_or_else(|p| p.into_inner());
+        map.slots(hosts::host_key(url), self.config.per_host)
     }
 }
 
