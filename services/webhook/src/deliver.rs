@@ -226,8 +226,11 @@ async fn attempt_in_span(sender: &Sender, delivery: Due) {
     }
     if let Some(newest) = keys.first() {
         // Standard Webhooks carries every live key's signature, space-separated, so a
-        // receiver on either side of a rotation verifies; the seed's header has room for
-        // one, the newest key's.
+        // receiver on either side of a rotation verifies. The seed's header has room for one
+        // (`sha256=<hex>`; the seed knows no rotation): the newest key's, because a rotation
+        // is often the answer to a leaked secret, and a receiver that drops the old secret
+        // at once must not be made to keep trusting it. A seed receiver that has not switched
+        // yet answers non-2xx and gets the event again on the retry schedule.
         let standard: Vec<String> = keys
             .iter()
             .map(|key| key.standard_signature(&delivery.event_id, timestamp, &body))
