@@ -286,9 +286,9 @@ async fn attempt_in_span(sender: &Sender, delivery: Due) {
     }
     match store::record(&sender.pool, &record).await {
         // The loop may be asleep on this row's old lease: let it see the new due time.
-        Ok(true) if next_attempt_at.is_some() => sender.wake.notify_one(),
-        Ok(true) => {}
-        Ok(false) => tracing::warn!("webhook lease lost during the attempt; not recorded"),
+        Ok(Some(true)) => sender.wake.notify_one(),
+        Ok(Some(false)) => {}
+        Ok(None) => tracing::warn!("webhook lease lost during the attempt; not recorded"),
         // The lease runs out and the attempt is made again: at-least-once delivery.
         Err(err) => tracing::warn!(error = %err, "webhook attempt not recorded"),
     }
