@@ -93,11 +93,8 @@ async fn a_redelivery_asked_during_an_attempt_is_carried_out() {
     // The ask reaches the webhook-service through the outbox and its stream, a work queue: it
     // is taken once the outbox row is published and the stream holds nothing unacked.
     let names = atelier_kit::nats::Names::new(&sandbox.prefix);
-    let js = async_nats::jetstream::new(
-        async_nats::connect(&sandbox.nats_url)
-            .await
-            .expect("nats"),
-    );
+    let js =
+        async_nats::jetstream::new(async_nats::connect(&sandbox.nats_url).await.expect("nats"));
     wait_until("the ask taken by the webhook-service", WAIT, || async {
         let published: Option<bool> = sqlx::query_scalar(
             "SELECT bool_and(published_at IS NOT NULL) FROM outbox WHERE msg_id LIKE $1",
@@ -204,7 +201,10 @@ async fn concurrent_rotations_all_answer_and_leave_one_live_secret() {
     assert_eq!(live.len(), 1);
     assert_eq!(status, StatusCode::OK);
     assert_eq!(read["secret"], live[0].as_str());
-    assert!(answered.contains(&live[0]), "the live secret was some rotation's answer");
+    assert!(
+        answered.contains(&live[0]),
+        "the live secret was some rotation's answer"
+    );
     replicas.cancel();
     for replica in running {
         replica
@@ -247,7 +247,10 @@ async fn a_redirect_is_a_failed_attempt_retried_not_followed() {
         .iter()
         .filter_map(|a| a["statusCode"].as_i64())
         .collect();
-    println!("l2: attempts {codes:?}, first error {}", attempts[0]["error"]);
+    println!(
+        "l2: attempts {codes:?}, first error {}",
+        attempts[0]["error"]
+    );
     assert_eq!(codes, [308, 200]);
     assert!(
         attempts[0]["error"]
