@@ -140,10 +140,14 @@ pub async fn log(
 
 #[derive(Serialize, ToSchema)]
 pub struct Redelivery {
+    /// The ask is recorded and will be carried out: each of the job's webhook events gets one
+    /// more attempt, now, or right after an attempt in flight ends (whatever its outcome).
     pub redelivered: bool,
 }
 
-/// Deliver a finished job's webhook events again (one more attempt each, now).
+/// Deliver a finished job's webhook events again: one more attempt each, now, or right after
+/// an attempt in flight, with the same `webhook-id`. The answer comes before the attempt
+/// (`202`); `GET /api/v1/jobs/{id}/webhooks` shows it once made.
 #[utoipa::path(post, path = "/api/v1/jobs/{id}/webhooks/redeliver", tag = "webhooks",
     responses((status = 202, body = Redelivery), (status = 400, body = crate::error::ErrorBody),
               (status = 401, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
@@ -196,7 +200,8 @@ pub struct SigningSecret {
     /// `whsec_<base64>`: verify `X-Zhinian-Signature` with its decoded bytes, Standard
     /// Webhooks with the string as is.
     pub secret: String,
-    /// During a rotation's overlap, the previous secret still signs too.
+    /// During a rotation's overlap the previous secret still signs `webhook-signature` too.
+    /// `X-Zhinian-Signature` holds one signature and is made with `secret` alone.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub previous_secret: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -230,7 +235,11 @@ async fn secret_call(
     })
 }
 
-/// This client's webhook signing secret (created on first read).
+/// This client's own webhook signing secret. The first read creates it, and from then on
+/// this client's webhooks are signed with it instead of the deployment's shared secret
+/// (`ATELIER_WEBHOOK_SECRET`, which every client without a secret of its own shares, so any
+/// of them could sign a webhook another would accept); update the receiver when reading it
+/// the first time. Later reads answer the same secret.
 #[utoipa::path(get, path = "/api/v1/webhooks/secret", tag = "webhooks",
     responses((status = 200, body = SigningSecret), (status = 401, body = crate::error::ErrorBody)))]
 pub async fn read_secret(
@@ -240,7 +249,10 @@ pub async fn read_secret(
     Ok(Json(secret_call(&state, &caller, false).await?))
 }
 
-/// Rotate the signing secret; the old one keeps signing during the overlap.
+/// Rotate the signing secret (or make the first). For the overlap
+/// (`ATELIER_WEBHOOK_SECRET_OVERLAP`) the old one keeps signing `webhook-signature` beside
+/// the new one; `X-Zhinian-Signature` switches to the new one at once. Concurrent rotations
+/// run one after the other; the last one's secret is live.
 #[utoipa::path(post, path = "/api/v1/webhooks/secret/rotate", tag = "webhooks",
     responses((status = 200, body = SigningSecret), (status = 401, body = crate::error::ErrorBody)))]
 pub async fn rotate_secret(

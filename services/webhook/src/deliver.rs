@@ -3,7 +3,6 @@
 //! It sleeps until the earliest due delivery or until intake wakes it.
 
 use std::{
-    collections::HashMap,
     sync::{Arc, Mutex},
     time::Duration,
 };
@@ -19,6 +18,7 @@ use tracing::Instrument;
 
 use crate::{
     WebhookConfig,
+    hosts::{self, Hosts},
     schedule::{self, Verdict},
     secrets,
     store::{self, AttemptRecord, Due},
@@ -39,21 +39,14 @@ pub struct Sender {
     pub guard: GuardedClient,
     pub config: Arc<WebhookConfig>,
     pub wake: Arc<Notify>,
-    /// One semaphore per destination host, so one slow receiver cannot take every slot.
-    pub hosts: Arc<Mutex<HashMap<String, Arc<Semaphore>>>>,
+    /// One semaphore per destination, so one slow receiver cannot take every slot.
+    pub hosts: Arc<Mutex<Hosts>>,
 }
 
 impl Sender {
     fn host_slots(&self, url: &str) -> Arc<Semaphore> {
-        let host = url::Url::parse(url)
-            .ok()
-            .and_then(|u| u.host_str().map(str::to_owned))
-            .unwrap_or_default();
-        let mut hosts = self.hosts.lock().unwrap_or_else(|p| p.into_inner());
-        hosts
-            .entry(host)
-            .or_insert_with(|| Arc::new(Semaphore::new(self.config.per_host.max(1))))
-            .clone()
+        let mut map = self.hosts.lock().unwrap_or_else(|p| p.into_inner());
+        map.slots(hosts::host_key(url), self.config.per_host)
     }
 }
 
@@ -131,12 +124,7 @@ pub fn traceparent(trace_id: &str) -> String {
 /// Sorts an attempt's result into delivered, give up, or retry.
 pub fn judge(result: &Result<Sent, FetchError>) -> Verdict {
     match result {
-        Ok(sent) if sent.status.is_success() => Verdict::Delivered,
-        Ok(sent) if sent.status.as_u16() == 410 => Verdict::GiveUp,
-        Ok(sent) => Verdict::Retry {
-            overloaded: sent.status.as_u16() == 429,
-            retry_after: sent.retry_after(),
-        },
+        Ok(sent) => schedule::judge_status(sent.status.as_u16(), sent.retry_after()),
         Err(err) if err.is_blocked() || !err.is_retryable() => Verdict::GiveUp,
         Err(err) => Verdict::Retry {
             overloaded: err.is_timeout(),
@@ -238,8 +226,11 @@ async fn attempt_in_span(sender: &Sender, delivery: Due) {
     }
     if let Some(newest) = keys.first() {
         // Standard Webhooks carries every live key's signature, space-separated, so a
-        // receiver on either side of a rotation verifies; the seed's header has room for
-        // one, the newest key's.
+        // receiver on either side of a rotation verifies. The seed's header has room for one
+        // (`sha256=<hex>`; the seed knows no rotation): the newest key's, because a rotation
+        // is often the answer to a leaked secret, and a receiver that drops the old secret
+        // at once must not be made to keep trusting it. A seed receiver that has not switched
+        // yet answers non-2xx and gets the event again on the retry schedule.
         let standard: Vec<String> = keys
             .iter()
             .map(|key| key.standard_signature(&delivery.event_id, timestamp, &body))
@@ -295,9 +286,9 @@ async fn attempt_in_span(sender: &Sender, delivery: Due) {
     }
     match store::record(&sender.pool, &record).await {
         // The loop may be asleep on this row's old lease: let it see the new due time.
-        Ok(true) if next_attempt_at.is_some() => sender.wake.notify_one(),
-        Ok(true) => {}
-        Ok(false) => tracing::warn!("webhook lease lost during the attempt; not recorded"),
+        Ok(Some(true)) => sender.wake.notify_one(),
+        Ok(Some(false)) => {}
+        Ok(None) => tracing::warn!("webhook lease lost during the attempt; not recorded"),
         // The lease runs out and the attempt is made again: at-least-once delivery.
         Err(err) => tracing::warn!(error = %err, "webhook attempt not recorded"),
     }

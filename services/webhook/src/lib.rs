@@ -4,6 +4,7 @@
 
 pub mod config;
 mod deliver;
+mod hosts;
 mod intake;
 pub mod schedule;
 pub mod secrets;

@@ -27,7 +27,7 @@ pub struct ClientSecrets {
 
 /// The live secret and the newest still-signing retired one, in one query (it runs for
 /// every delivery attempt).
-async fn load(pool: &PgPool, client: &str) -> sqlx::Result<Option<ClientSecrets>> {
+async fn load(db: impl sqlx::PgExecutor<'_>, client: &str) -> sqlx::Result<Option<ClientSecrets>> {
     /// Secret, retired at, signs until.
     type Row = (String, Option<DateTime<Utc>>, Option<DateTime<Utc>>);
     let rows: Vec<Row> = sqlx::query_as(
@@ -36,7 +36,7 @@ async fn load(pool: &PgPool, client: &str) -> sqlx::Result<Option<ClientSecrets>
          ORDER BY retired_at DESC NULLS FIRST LIMIT 2",
     )
     .bind(client)
-    .fetch_all(pool)
+    .fetch_all(db)
     .await?;
     let mut rows = rows.into_iter();
     let Some((current, None, _)) = rows.next() else {
@@ -48,30 +48,50 @@ async fn load(pool: &PgPool, client: &str) -> sqlx::Result<Option<ClientSecrets>
     Ok(Some(ClientSecrets { current, previous }))
 }
 
+/// Serializes every change to one client's secrets until the transaction ends: without it,
+/// two rotations both retire the live row and both insert, and the second insert violates
+/// `secrets_one_live_per_client` (a 500 for the partner). Keyed by a hash of the client id:
+/// two clients that share a hash only wait for each other, never see each other's rows.
+async fn lock_client(tx: &mut sqlx::PgConnection, client: &str) -> sqlx::Result<()> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('webhook.secrets:' || $1, 0))")
+        .bind(client)
+        .execute(tx)
+        .await
+        .map(|_| ())
+}
+
 /// Reads a client's secrets, creating its first secret if it has none.
 pub async fn read(pool: &PgPool, client: &str) -> sqlx::Result<ClientSecrets> {
     if let Some(secrets) = load(pool, client).await? {
         return Ok(secrets);
     }
-    // Two readers racing both try; the unique index lets exactly one insert win.
+    let mut tx = pool.begin().await?;
+    lock_client(&mut tx, client).await?;
+    // Another reader or a rotation may have made one while this one waited for the lock.
     sqlx::query(
         "INSERT INTO webhook.secrets (client_id, secret) VALUES ($1, $2)
          ON CONFLICT (client_id) WHERE retired_at IS NULL DO NOTHING",
     )
     .bind(client)
     .bind(generate())
-    .execute(pool)
+    .execute(&mut *tx)
     .await?;
-    Ok(load(pool, client)
-        .await?
-        .unwrap_or_else(|| unreachable!("a live secret was just ensured")))
+    let secrets = load(&mut *tx, client).await?;
+    tx.commit().await?;
+    // A live secret was just ensured under the lock.
+    secrets.ok_or(sqlx::Error::RowNotFound)
 }
 
-/// Replaces the live secret; the old one keeps signing for `overlap`.
+/// Replaces the live secret (or makes the first); the old one keeps signing for `overlap`.
+/// Concurrent rotations of one client run one after the other, each retiring the one before.
 pub async fn rotate(pool: &PgPool, client: &str, overlap: Duration) -> sqlx::Result<ClientSecrets> {
     let mut tx = pool.begin().await?;
+    lock_client(&mut tx, client).await?;
     sqlx::query(
-        "UPDATE webhook.secrets SET retired_at = now(), expires_at = now() + $2
+        // The statement's time, not the transaction's: taken after the lock, so rotations that
+        // waited for each other retire in the order they ran and the newest retired signs.
+        "UPDATE webhook.secrets
+         SET retired_at = statement_timestamp(), expires_at = statement_timestamp() + $2
          WHERE client_id = $1 AND retired_at IS NULL",
     )
     .bind(client)
@@ -83,8 +103,10 @@ pub async fn rotate(pool: &PgPool, client: &str, overlap: Duration) -> sqlx::Res
         .bind(generate())
         .execute(&mut *tx)
         .await?;
+    // What this rotation made, even if another one follows as soon as it commits.
+    let secrets = load(&mut *tx, client).await?;
     tx.commit().await?;
-    read(pool, client).await
+    secrets.ok_or(sqlx::Error::RowNotFound)
 }
 
 /// The keys that sign a client's deliveries now: its live secret first, then the previous

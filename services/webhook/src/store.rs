@@ -75,13 +75,23 @@ pub async fn insert(
     Ok(done.rows_affected())
 }
 
-/// A partner asked for a job's events again: each gets one more attempt, now.
+/// A partner asked for a job's events again: each gets one more attempt, now, or, when an
+/// attempt is in flight (the row is leased), as soon as that attempt is recorded. Returns how
+/// many deliveries the ask reached (due now or after the attempt in flight).
+///
+/// Each row is judged in its own SET, on the version the update writes over: an attempt's
+/// record racing this either lands first (the row is free, and made due here) or waits and
+/// then sees the mark.
 pub async fn redeliver(pool: &PgPool, job_id: &str, client_id: &str) -> sqlx::Result<u64> {
     let done = sqlx::query(
-        "UPDATE webhook.deliveries SET status = 'pending', next_attempt_at = now(),
-                locked_until = NULL, updated_at = now()
-         WHERE job_id = $1 AND client_id = $2
-           AND (locked_until IS NULL OR locked_until < now())",
+        "UPDATE webhook.deliveries SET
+                redeliver = coalesce(locked_until >= now(), false),
+                status = CASE WHEN locked_until >= now() THEN status ELSE 'pending' END,
+                next_attempt_at = CASE WHEN locked_until >= now() THEN next_attempt_at
+                                       ELSE now() END,
+                locked_until = CASE WHEN locked_until >= now() THEN locked_until END,
+                updated_at = now()
+         WHERE job_id = $1 AND client_id = $2",
     )
     .bind(job_id)
     .bind(client_id)
@@ -122,7 +132,8 @@ pub async fn defer(pool: &PgPool, event_ids: &[String], for_: Duration) -> sqlx:
 /// Takes up to `limit` due deliveries, leasing them so no other sender takes them.
 pub async fn take_due(pool: &PgPool, limit: i64, lease: Duration) -> sqlx::Result<Vec<Due>> {
     sqlx::query_as(
-        "UPDATE webhook.deliveries SET locked_until = now() + $2
+        // An attempt starting now answers any redelivery asked before it.
+        "UPDATE webhook.deliveries SET locked_until = now() + $2, redeliver = false
          WHERE event_id IN (
              SELECT event_id FROM webhook.deliveries
              WHERE status = 'pending' AND next_attempt_at <= now()
@@ -163,25 +174,31 @@ pub struct AttemptRecord<'a> {
     pub delivered: bool,
 }
 
-/// Records an attempt and moves the delivery on, in one statement (atomic, one round trip);
-/// `false` when the lease was lost (another sender owns the delivery now) and nothing was
-/// written.
-pub async fn record(pool: &PgPool, record: &AttemptRecord<'_>) -> sqlx::Result<bool> {
+/// Records an attempt and moves the delivery on, in one statement (atomic, one round trip).
+/// A redelivery asked during the attempt makes the delivery due again at once, whatever the
+/// attempt's outcome. Answers whether the delivery is pending now (a retry or that
+/// redelivery), or `None` when the lease was lost (another sender owns the delivery now) and
+/// nothing was written.
+pub async fn record(pool: &PgPool, record: &AttemptRecord<'_>) -> sqlx::Result<Option<bool>> {
     let status = match (record.delivered, record.next_attempt_at) {
         (true, _) => "delivered",
         (false, Some(_)) => "pending",
         (false, None) => "failed",
     };
-    let logged: Option<i64> = sqlx::query_scalar(
+    sqlx::query_scalar(
         "WITH moved AS (
-             UPDATE webhook.deliveries SET status = $2, attempts = $3, next_attempt_at = $4,
-                    locked_until = NULL, last_error = $5, updated_at = now()
+             UPDATE webhook.deliveries SET
+                    status = CASE WHEN redeliver THEN 'pending' ELSE $2 END,
+                    attempts = $3,
+                    next_attempt_at = CASE WHEN redeliver THEN now() ELSE $4 END,
+                    redeliver = false, locked_until = NULL, last_error = $5, updated_at = now()
              WHERE event_id = $1 AND locked_until = $6
-             RETURNING event_id)
-         INSERT INTO webhook.attempts (event_id, attempt, started_at, status_code, latency_ms,
-                                       error, next_attempt_at)
-         SELECT event_id, $3, $7, $8, $9, $5, $4 FROM moved
-         RETURNING id",
+             RETURNING event_id, status),
+         logged AS (
+             INSERT INTO webhook.attempts (event_id, attempt, started_at, status_code,
+                                           latency_ms, error, next_attempt_at)
+             SELECT event_id, $3, $7, $8, $9, $5, $4 FROM moved)
+         SELECT status = 'pending' FROM moved",
     )
     .bind(record.event_id)
     .bind(status)
@@ -193,6 +210,5 @@ pub async fn record(pool: &PgPool, record: &AttemptRecord<'_>) -> sqlx::Result<b
     .bind(record.status_code.map(i32::from))
     .bind(record.latency.as_millis().min(i32::MAX as u128) as i32)
     .fetch_optional(pool)
-    .await?;
-    Ok(logged.is_some())
+    .await
 }

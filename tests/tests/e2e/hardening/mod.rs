@@ -12,6 +12,7 @@ mod keys;
 mod nats;
 mod s3;
 mod uploads;
+mod webhook_edges;
 mod webhooks;
 
 use std::{
