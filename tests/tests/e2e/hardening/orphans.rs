@@ -57,7 +57,10 @@ async fn exists(sandbox: &Sandbox, key: &str) -> bool {
     match head {
         Ok(_) => true,
         Err(err) if err.as_service_error().is_some_and(|e| e.is_not_found()) => false,
-        Err(err) => panic!("head {key}: {}", aws_sdk_s3::error::DisplayErrorContext(&err)),
+        Err(err) => panic!(
+            "head {key}: {}",
+            aws_sdk_s3::error::DisplayErrorContext(&err)
+        ),
     }
 }
 
@@ -238,7 +241,19 @@ async fn objects_no_row_accounts_for_are_reclaimed_after_the_grace() {
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(0.0);
     // The registry is the process's: other scenarios running alongside add to it.
-    assert!(deleted >= gone.len() as f64, "atelier_orphans_deleted_total{{kind=\"object\"}} {deleted}");
+    assert!(
+        deleted >= gone.len() as f64,
+        "atelier_orphans_deleted_total{{kind=\"object\"}} {deleted}"
+    );
+    // The invariants want every job ended.
+    let cancelled = sandbox
+        .http
+        .post(sandbox.url(&format!("/api/v1/jobs/{queued_job}/cancel")))
+        .bearer_auth(&sandbox.alpha.key)
+        .send()
+        .await
+        .expect("cancel");
+    assert_eq!(cancelled.status(), StatusCode::OK);
     sandbox.check_invariants().await;
     sandbox.teardown().await;
 }
@@ -293,7 +308,10 @@ fn s3s_fs_root(sandbox: &Sandbox) -> std::path::PathBuf {
         .next()
         .expect("a port")
         .to_owned();
-    for entry in std::fs::read_dir("/proc").expect("/proc").filter_map(Result::ok) {
+    for entry in std::fs::read_dir("/proc")
+        .expect("/proc")
+        .filter_map(Result::ok)
+    {
         let Ok(raw) = std::fs::read(entry.path().join("cmdline")) else {
             continue;
         };
@@ -337,7 +355,9 @@ async fn an_upload_abandoned_mid_way_leaves_no_multipart_upload() {
         sandbox.alpha.key,
         20 * 1024 * 1024
     );
-    let mut socket = TcpStream::connect(&address).await.expect("connecting to the api");
+    let mut socket = TcpStream::connect(&address)
+        .await
+        .expect("connecting to the api");
     socket.write_all(head.as_bytes()).await.expect("head");
     socket.write_all(&part).await.expect("part head");
     let filler = vec![0u8; 1024 * 1024];
@@ -392,7 +412,13 @@ async fn an_ingest_dropped_mid_way_leaves_no_multipart_upload() {
             max_dimension: 16384,
             max_pixels: 100_000_000,
         };
-        let _ = ingest(&storage, "inputs/alpha/dropped/big.png", Box::pin(chunks), &limits).await;
+        let _ = ingest(
+            &storage,
+            "inputs/alpha/dropped/big.png",
+            Box::pin(chunks),
+            &limits,
+        )
+        .await;
     });
     wait_until(
         "the first part to reach s3",
