@@ -1,9 +1,11 @@
 //! The review's HIGH findings (issue #14, docs/hardening.md), each as the scenario that
 //! showed it: a hostile or hung peer must cost one partner its own request, never the
 //! platform's memory, a worker slot or another partner's webhooks. One file per kind of peer:
-//! `s3` (H3), `nats` (H2), `uploads` (H1), `webhooks` (H4), `input` (M1), `orphans` (L4, L5).
+//! `s3` (H3), `nats` (H2), `uploads` (H1), `webhooks` (H4), `input` (M1), `orphans` (L4, L5),
+//! `multipart` (L4).
 
 mod input;
+mod multipart;
 mod nats;
 mod orphans;
 mod s3;
