@@ -56,6 +56,7 @@ pub struct Metrics {
     provider_in_flight: Family<Labels, Gauge>,
     jobs_cancelled: Family<Labels, Counter>,
     outbox_parked: Counter,
+    orphans_deleted: Family<Labels, Counter>,
 }
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
@@ -91,6 +92,7 @@ impl Metrics {
             provider_in_flight: Family::default(),
             jobs_cancelled: Family::default(),
             outbox_parked: Counter::default(),
+            orphans_deleted: Family::default(),
         };
         let r = &mut registry;
         r.register(
@@ -198,6 +200,11 @@ impl Metrics {
             "Outbox rows parked because NATS can never take them (larger than max_payload)",
             metrics.outbox_parked.clone(),
         );
+        r.register(
+            "atelier_orphans_deleted",
+            "Objects (kind object) and multipart uploads (kind multipart_upload) no asset row accounted for, removed by the orphan sweep",
+            metrics.orphans_deleted.clone(),
+        );
         metrics.registry = registry;
         metrics
     }
@@ -273,6 +280,13 @@ impl Metrics {
 
     pub fn outbox_parked(&self) {
         self.outbox_parked.inc();
+    }
+
+    /// `kind`: `object` (deleted) or `multipart_upload` (aborted).
+    pub fn orphan_deleted(&self, kind: &str) {
+        self.orphans_deleted
+            .get_or_create(&vec![("kind", kind.to_owned())])
+            .inc();
     }
 
     pub fn outbox_pending(&self, rows: i64) {

@@ -109,7 +109,46 @@ struct Multipart {
     parts: Vec<CompletedPart>,
 }
 
-/// Streams `chunks` to `key`. On any error the multipart upload is aborted.
+/// A multipart upload begun and not yet completed. Dropped while it holds one — the ingest's
+/// future dropped mid-way (a server shutting down, any cancellation), where no error path
+/// runs — it spawns the abort, since a drop cannot wait; the task is detached, bounded by the
+/// S3 client's timeouts. An abort that never runs leaves the upload to the orphan sweep.
+struct Unfinished<'a> {
+    storage: &'a Storage,
+    key: &'a str,
+    multipart: Option<Multipart>,
+}
+
+impl Drop for Unfinished<'_> {
+    fn drop(&mut self) {
+        let Some(upload) = self.multipart.take() else {
+            return;
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let (storage, key) = (self.storage.clone(), self.key.to_owned());
+        runtime.spawn(async move { abort(&storage, &key, &upload.upload_id).await });
+    }
+}
+
+async fn abort(storage: &Storage, key: &str, upload_id: &str) {
+    let aborted = storage
+        .client
+        .abort_multipart_upload()
+        .bucket(&storage.bucket)
+        .key(key)
+        .upload_id(upload_id)
+        .send()
+        .await;
+    if let Err(err) = aborted {
+        let error = aws_sdk_s3::error::DisplayErrorContext(&err);
+        tracing::warn!(%key, %error, "multipart upload not aborted; left to the orphan sweep");
+    }
+}
+
+/// Streams `chunks` to `key`. On any error, or if this future is dropped, the multipart
+/// upload is aborted.
 pub async fn ingest<S, E>(
     storage: &Storage,
     key: &str,
@@ -120,19 +159,21 @@ where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
     E: std::fmt::Display,
 {
-    let mut multipart = None;
-    let result = stream_to(storage, key, chunks, limits, &mut multipart).await;
-    if result.is_err()
-        && let Some(upload) = multipart
-    {
-        let _ = storage
-            .client
-            .abort_multipart_upload()
-            .bucket(&storage.bucket)
-            .key(key)
-            .upload_id(upload.upload_id)
-            .send()
-            .await;
+    let mut unfinished = Unfinished {
+        storage,
+        key,
+        multipart: None,
+    };
+    let result = stream_to(storage, key, chunks, limits, &mut unfinished.multipart).await;
+    match &result {
+        // Completed: nothing to abort.
+        Ok(_) => unfinished.multipart = None,
+        Err(_) => {
+            if let Some(upload) = &unfinished.multipart {
+                abort(storage, key, &upload.upload_id).await;
+            }
+            unfinished.multipart = None;
+        }
     }
     result
 }

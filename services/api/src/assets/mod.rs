@@ -1,10 +1,15 @@
 //! Assets: the files jobs read and write. Upload and registration live in `create`,
 //! the streaming ingest in `ingest`; here are the reads (download streamed from S3 with
-//! `Range` support, never buffered whole), deletion and the retention sweeper.
+//! `Range` support, never buffered whole) and deletion; `retention` expires assets and runs
+//! the `orphans` sweep.
 
 mod bounded;
 pub mod create;
 pub mod ingest;
+mod orphans;
+mod retention;
+
+pub use retention::retention;
 
 use atelier_kit::ids::{AssetId, ClientId};
 use axum::{
@@ -236,6 +241,12 @@ pub async fn download(
             }
             return Ok(response);
         }
+        // A live row whose object is gone (deleted behind the api's back, or a retention
+        // race): for the partner the asset no longer exists.
+        Err(err) if err.as_service_error().is_some_and(|e| e.is_no_such_key()) => {
+            tracing::warn!(asset.id = %asset.id, key = %asset.s3_key, "the asset's object is missing");
+            return Err(ApiError::NotFound("Asset not found."));
+        }
         Err(err) => {
             return Err(ApiError::Internal(
                 anyhow::Error::new(err).context(format!("reading {}", asset.s3_key)),
@@ -293,55 +304,6 @@ pub async fn delete(
     let key = key.ok_or(ApiError::NotFound("Asset not found."))?;
     create::discard_keys(&state, &[key]).await;
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// Deletes expired assets' objects and marks their records, until cancelled.
-///
-/// On cancel: stops between assets. On error: logs; the next pass tries again (deleting
-/// an object twice is harmless, so replicas need no coordination).
-pub async fn retention(state: AppState, shutdown: tokio_util::sync::CancellationToken) {
-    let mut interval = tokio::time::interval(state.config.reconcile_interval * 6);
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = interval.tick() => {},
-        }
-        let expired: Vec<(String, String)> = match sqlx::query_as(
-            "SELECT id, s3_key FROM assets WHERE deleted_at IS NULL AND expires_at < now()
-             ORDER BY expires_at LIMIT 500",
-        )
-        .fetch_all(&state.pool)
-        .await
-        {
-            Ok(rows) => rows,
-            Err(err) => {
-                tracing::warn!(error = %err, "retention query failed");
-                continue;
-            }
-        };
-        for (id, key) in expired {
-            if shutdown.is_cancelled() {
-                return;
-            }
-            let removed = state
-                .storage
-                .client
-                .delete_object()
-                .bucket(&state.storage.bucket)
-                .key(&key)
-                .send()
-                .await;
-            if let Err(err) = removed {
-                tracing::warn!(asset.id = %id, error = %aws_sdk_s3::error::DisplayErrorContext(&err), "expired object not deleted");
-                continue;
-            }
-            let _ = sqlx::query("UPDATE assets SET deleted_at = now() WHERE id = $1")
-                .bind(&id)
-                .execute(&state.pool)
-                .await;
-            tracing::info!(asset.id = %id, "expired asset deleted");
-        }
-    }
 }
 
 #[cfg(test)]

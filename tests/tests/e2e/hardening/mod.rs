@@ -2,14 +2,17 @@
 //! showed it: a hostile or hung peer must cost one partner its own request, never the
 //! platform's memory, a worker slot or another partner's webhooks. One file per kind of peer:
 //! `s3` (H3), `nats` (H2), `uploads` (H1), `webhooks` (H4), `input` (M1), `claims` (M2, M3,
-//! L6), `edge` (M6), `keys` (M4), `answers` (L1, L10).
+//! L6), `edge` (M6), `keys` (M4), `answers` (L1, L10), `orphans` (L4, L5), `multipart` (L4),
+//! `webhook_edges` (L2, L3, L9).
 
 mod answers;
 mod claims;
 mod edge;
 mod input;
 mod keys;
+mod multipart;
 mod nats;
+mod orphans;
 mod s3;
 mod uploads;
 mod webhook_edges;

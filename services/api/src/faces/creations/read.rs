@@ -63,13 +63,23 @@ async fn read_manifest(state: &AppState, key: &str) -> Result<Manifest, Creation
         .bucket(&state.storage.bucket)
         .key(key)
         .send()
-        .await
-        .map_err(|err| {
-            anyhow::anyhow!(
+        .await;
+    let object = match object {
+        Ok(object) => object,
+        // Its row was live when read, its object is gone (retention between the two reads,
+        // or a delete behind the api's back): the creation's files no longer exist.
+        Err(err) if err.as_service_error().is_some_and(|e| e.is_no_such_key()) => {
+            tracing::warn!(%key, "a creation's manifest object is missing");
+            return Err(CreationError::not_found("creation files"));
+        }
+        Err(err) => {
+            return Err(anyhow::anyhow!(
                 "reading {key}: {}",
                 aws_sdk_s3::error::DisplayErrorContext(&err)
             )
-        })?;
+            .into());
+        }
+    };
     let bytes = object
         .body
         .collect()
