@@ -1,13 +1,15 @@
 //! The review's HIGH findings (issue #14, docs/hardening.md), each as the scenario that
 //! showed it: a hostile or hung peer must cost one partner its own request, never the
 //! platform's memory, a worker slot or another partner's webhooks. One file per kind of peer:
-//! `s3` (H3), `nats` (H2), `uploads` (H1), `webhooks` (H4), `input` (M1).
+//! `s3` (H3), `nats` (H2), `uploads` (H1), `webhooks` (H4), `input` (M1),
+//! `worker_inputs` (M5).
 
 mod input;
 mod nats;
 mod s3;
 mod uploads;
 mod webhooks;
+mod worker_inputs;
 
 use std::{
     sync::{
