@@ -158,12 +158,19 @@ async fn a_worker_holds_no_more_than_one_input_in_memory() {
     );
     assert_eq!(job["status"], "failed", "{job}");
     assert_eq!(job["error"]["code"], "inputs_too_large", "{job}");
-    assert_eq!(job["attempts"], 1, "the budget will not change on retry: {job}");
+    assert_eq!(
+        job["attempts"], 1,
+        "the budget will not change on retry: {job}"
+    );
     assert!(growth_mib < limit_mib, "peak growth {growth_mib} MiB");
-    wait_until("the failed attempt's files to go", Duration::from_secs(10), || {
-        let left = leftovers(scratch.path());
-        async move { left.is_empty().then_some(()) }
-    })
+    wait_until(
+        "the failed attempt's files to go",
+        Duration::from_secs(10),
+        || {
+            let left = leftovers(scratch.path());
+            async move { left.is_empty().then_some(()) }
+        },
+    )
     .await;
 
     // The review's request: 16 `imageUrls` and 16 `inputUrls` are refused up front now.
