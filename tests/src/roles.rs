@@ -81,6 +81,7 @@ impl Sandbox {
             ack_wait: Duration::from_secs(4),
             max_deliver: 6,
             max_input_bytes: 10 * 1024 * 1024,
+            max_job_input_bytes: 64 * 1024 * 1024,
             retry_base: self.settings.worker_retry_base,
             drain_timeout: Duration::from_secs(5),
             claim_timeout: Duration::from_secs(5),

@@ -80,19 +80,24 @@ impl Engine for ImageEngine {
         job.progress.report(20, "rendering");
         let fonts = self.fonts.clone();
         let limits = self.limits;
+        // Only the first reference is used; the others' files go with the rest of the list.
         let reference = inputs.into_iter().next();
         let span = tracing::Span::current();
         let generated = tokio::task::spawn_blocking(move || {
             span.in_scope(|| {
-                let colours = reference
-                    .map(|input| reference::sample(&input.source, &input.bytes, &limits))
-                    .transpose()?;
-                render::render(&request, &fonts, colours.as_deref())
+                // The reference's bytes live only while it is sampled, not while rendering.
+                let colours = match &reference {
+                    Some(input) => {
+                        let bytes = input.read_blocking()?;
+                        Some(reference::sample(&input.source, &bytes, &limits).map_err(classify)?)
+                    }
+                    None => None,
+                };
+                render::render(&request, &fonts, colours.as_deref()).map_err(classify)
             })
         })
         .await
-        .map_err(|err| EngineError::retryable("engine_crashed", format!("render task: {err}")))?
-        .map_err(classify)?;
+        .map_err(|err| EngineError::retryable("engine_crashed", format!("render task: {err}")))??;
         tracing::info!(
             width = generated.width,
             height = generated.height,

@@ -49,13 +49,17 @@ impl Engine for InpaintEngine {
         job.progress.report(30, "inpainting");
         let limits = self.limits.clone();
         let span = tracing::Span::current();
-        let (original_source, mask_source) = (original.source.clone(), mask.source.clone());
         let inpainted = tokio::task::spawn_blocking(move || {
-            span.in_scope(|| engine::inpaint(&original.bytes, &mask.bytes, &limits))
+            span.in_scope(|| {
+                let (image, mask_image) = (original.read_blocking()?, mask.read_blocking()?);
+                engine::inpaint(&image, &mask_image, &limits)
+                    .map_err(|err| classify(&original.source, &mask.source, err))
+            })
         })
         .await
-        .map_err(|err| EngineError::retryable("engine_crashed", format!("inpaint task: {err}")))?
-        .map_err(|err| classify(&original_source, &mask_source, err))?;
+        .map_err(|err| {
+            EngineError::retryable("engine_crashed", format!("inpaint task: {err}"))
+        })??;
         tracing::info!(
             width = inpainted.width,
             height = inpainted.height,

@@ -144,32 +144,50 @@ impl GuardedClient {
     /// GETs `url` and returns its body, refusing redirects, non-2xx answers and bodies over
     /// `max_bytes`; the whole exchange is bounded by the request timeout.
     pub async fn fetch(&self, url: &str, max_bytes: u64) -> Result<Fetched, FetchError> {
+        let mut download = self.open(url, max_bytes).await?;
+        let hint = download.declared_len.unwrap_or(0).min(1 << 20);
+        let mut body = BytesMut::with_capacity(usize::try_from(hint).unwrap_or(0));
+        while let Some(chunk) = download.chunk().await? {
+            body.extend_from_slice(&chunk);
+        }
+        Ok(Fetched {
+            bytes: body.freeze(),
+            content_type: download.content_type,
+            final_url: download.final_url,
+        })
+    }
+
+    /// [`Self::fetch`] for bodies the caller streams elsewhere (a file) instead of holding:
+    /// the same refusals, the same cap and the same time bound, with the body read a chunk at
+    /// a time from the returned [`Download`].
+    pub async fn open(&self, url: &str, max_bytes: u64) -> Result<Download, FetchError> {
         let url = self.parse_url(url)?;
-        let exchange = async {
-            let mut response = self.http.get(url).send().await?;
-            if let Some(err) = status_error(response.status(), response.headers()) {
-                return Err(err);
-            }
-            if response.content_length().is_some_and(|len| len > max_bytes) {
-                return Err(FetchError::TooLarge { limit: max_bytes });
-            }
-            let content_type = response
+        let limit = self.config.request_timeout;
+        let deadline = tokio::time::Instant::now() + limit;
+        let response = tokio::time::timeout_at(deadline, self.http.get(url).send())
+            .await
+            .map_err(|_| timed_out(limit))??;
+        if let Some(err) = status_error(response.status(), response.headers()) {
+            return Err(err);
+        }
+        let declared_len = response.content_length();
+        if declared_len.is_some_and(|len| len > max_bytes) {
+            return Err(FetchError::TooLarge { limit: max_bytes });
+        }
+        Ok(Download {
+            content_type: response
                 .headers()
                 .get(CONTENT_TYPE)
                 .and_then(|v| v.to_str().ok())
-                .map(str::to_owned);
-            let final_url = response.url().clone();
-            let (bytes, truncated) = read_capped(&mut response, max_bytes).await?;
-            if truncated {
-                return Err(FetchError::TooLarge { limit: max_bytes });
-            }
-            Ok(Fetched {
-                bytes,
-                content_type,
-                final_url,
-            })
-        };
-        self.bounded(exchange).await
+                .map(str::to_owned),
+            final_url: response.url().clone(),
+            declared_len,
+            response,
+            max_bytes,
+            read: 0,
+            deadline,
+            limit,
+        })
     }
 
     /// Sends a request the caller built (method, headers, body) and returns the answer whatever
@@ -211,7 +229,48 @@ impl GuardedClient {
         let limit = self.config.request_timeout;
         tokio::time::timeout(limit, exchange)
             .await
-            .unwrap_or_else(|_| Err(FetchError::Timeout(format!("no response within {limit:?}"))))
+            .unwrap_or_else(|_| Err(timed_out(limit)))
+    }
+}
+
+fn timed_out(limit: Duration) -> FetchError {
+    FetchError::Timeout(format!("no response within {limit:?}"))
+}
+
+/// A response to [`GuardedClient::open`] whose status and declared length passed; its body is
+/// read with [`Download::chunk`].
+#[derive(Debug)]
+pub struct Download {
+    /// As the server claimed it; sniff the bytes before trusting it.
+    pub content_type: Option<String>,
+    pub final_url: Url,
+    /// `Content-Length`, when the server sent one (already checked against the cap).
+    pub declared_len: Option<u64>,
+    response: Response,
+    max_bytes: u64,
+    read: u64,
+    /// The request timeout, counted from the request: it bounds the body too.
+    deadline: tokio::time::Instant,
+    limit: Duration,
+}
+
+impl Download {
+    /// The next piece of the body, `None` at its end. Going past the cap is
+    /// [`FetchError::TooLarge`] (an endless body costs at most one chunk more), and so is
+    /// going past the request's deadline a [`FetchError::Timeout`].
+    pub async fn chunk(&mut self) -> Result<Option<Bytes>, FetchError> {
+        let chunk = tokio::time::timeout_at(self.deadline, self.response.chunk())
+            .await
+            .map_err(|_| timed_out(self.limit))??;
+        if let Some(chunk) = &chunk {
+            self.read += chunk.len() as u64;
+            if self.read > self.max_bytes {
+                return Err(FetchError::TooLarge {
+                    limit: self.max_bytes,
+                });
+            }
+        }
+        Ok(chunk)
     }
 }
 

@@ -10,5 +10,5 @@ mod error;
 mod resolver;
 
 pub use classify::{AddressClass, BlockReason, NetPolicy, classify, permits};
-pub use client::{Fetched, GuardConfig, GuardedClient, Sent, check_url};
+pub use client::{Download, Fetched, GuardConfig, GuardedClient, Sent, check_url};
 pub use error::{FetchError, GuardError, blocked_reason, guard_error, status_is_retryable};

@@ -277,6 +277,30 @@ async fn endless_body_is_cut_at_the_cap() {
     assert_eq!(err, FetchError::TooLarge { limit: 50 });
 }
 
+/// `open` is `fetch` read a chunk at a time: the same cap, checked as the chunks arrive.
+#[tokio::test]
+async fn downloads_stream_under_the_same_cap() {
+    let body = "x".repeat(100_000);
+    let server = Server::start(Script::Reply(reply("200 OK", &[], &body))).await;
+    let mut download = guarded(true).open(&server.url("/"), 100_000).await.unwrap();
+    assert_eq!(download.declared_len, Some(100_000));
+    let mut read = 0;
+    while let Some(chunk) = download.chunk().await.unwrap() {
+        read += chunk.len();
+    }
+    assert_eq!(read, 100_000);
+    let drip = Server::start(Script::Drip(Duration::from_millis(1))).await;
+    let mut download = guarded(true).open(&drip.url("/"), 20).await.unwrap();
+    let err = loop {
+        match download.chunk().await {
+            Ok(Some(_)) => {}
+            Ok(None) => panic!("the drip never ends"),
+            Err(err) => break err,
+        }
+    };
+    assert_eq!(err, FetchError::TooLarge { limit: 20 });
+}
+
 #[tokio::test]
 async fn slow_servers_time_out() {
     let client = GuardedClient::new(GuardConfig {

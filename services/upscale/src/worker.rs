@@ -53,13 +53,17 @@ impl Engine for UpscaleEngine {
         job.progress.report(30, "resampling");
         let limits = self.limits.clone();
         let span = tracing::Span::current();
-        let source = input.source.clone();
         let upscaled = tokio::task::spawn_blocking(move || {
-            span.in_scope(|| engine::upscale(&input.bytes, &target, &limits))
+            span.in_scope(|| {
+                let bytes = input.read_blocking()?;
+                engine::upscale(&bytes, &target, &limits)
+                    .map_err(|err| classify(&input.source, err))
+            })
         })
         .await
-        .map_err(|err| EngineError::retryable("engine_crashed", format!("upscale task: {err}")))?
-        .map_err(|err| classify(&source, err))?;
+        .map_err(|err| {
+            EngineError::retryable("engine_crashed", format!("upscale task: {err}"))
+        })??;
         tracing::info!(width = upscaled.width, height = upscaled.height, "upscaled");
         Ok(vec![OutputFile {
             bytes: upscaled.bytes,

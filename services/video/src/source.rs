@@ -4,9 +4,12 @@
 //! consulted) and the declared size from the header, both checked against [`Limits`] before a
 //! decoder allocates; the decoder gets the same limits again as defence in depth. Checking is
 //! cheap and done for every image before encoding starts; decoding happens one image at a time,
-//! when the clip reaches it, so memory does not grow with the number of images.
+//! when the clip reaches it, so memory does not grow with the number of images. Nor do the
+//! encoded files stay in memory: an image is read from its input when checked and again when
+//! decoded, and dropped in between.
 
 use atelier_media::gate::{self, Admitted};
+use atelier_worker::Input;
 use bytes::Bytes;
 use image::{DynamicImage, RgbImage, imageops};
 
@@ -15,12 +18,12 @@ use crate::VideoError;
 /// Bounds on each input image, checked before anything is decoded: the shared gate's.
 pub use atelier_media::gate::ImageLimits as Limits;
 
-/// An image that passed the gate, not yet decoded.
+/// An image that passed the gate, not yet decoded (nor held: its input is read again).
 #[derive(Clone)]
 pub struct SourceImage {
     /// Where it came from (URL or bucket key), for error messages.
     pub name: String,
-    bytes: Bytes,
+    input: Input,
     admitted: Admitted,
     /// As the header declares it, before EXIF orientation.
     pub declared: (u32, u32),
@@ -30,7 +33,7 @@ impl std::fmt::Debug for SourceImage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SourceImage")
             .field("name", &self.name)
-            .field("bytes", &self.bytes.len())
+            .field("bytes", &self.input.len())
             .field("format", &self.admitted.media)
             .field("declared", &self.declared)
             .finish()
@@ -44,16 +47,21 @@ impl SourceImage {
         bytes: Bytes,
         limits: &Limits,
     ) -> Result<Self, VideoError> {
-        let name = name.into();
+        Self::from_input(Input::from_bytes(name, bytes), limits)
+    }
+
+    /// [`SourceImage::check`] for a job's input, read here (on a blocking thread) and not kept.
+    pub fn from_input(input: Input, limits: &Limits) -> Result<Self, VideoError> {
+        let bytes = read(&input)?;
         let admitted =
             gate::admit_within(&bytes, limits).map_err(|refusal| VideoError::BadInput {
-                input: name.clone(),
+                input: input.source.clone(),
                 code: refusal.code(),
                 reason: refusal.to_string(),
             })?;
         Ok(Self {
-            name,
-            bytes,
+            name: input.source.clone(),
+            input,
             declared: (admitted.width, admitted.height),
             admitted,
         })
@@ -63,15 +71,22 @@ impl SourceImage {
     /// (product shots with a transparent background are the common case, and white is what
     /// they are drawn on).
     pub fn decode(&self, limits: &Limits) -> Result<RgbImage, VideoError> {
-        let decoded = gate::decode(&self.bytes, &self.admitted, limits).map_err(|err| {
-            VideoError::BadInput {
+        let bytes = read(&self.input)?;
+        let decoded =
+            gate::decode(&bytes, &self.admitted, limits).map_err(|err| VideoError::BadInput {
                 input: self.name.clone(),
                 code: "decode_failed",
                 reason: format!("cannot decode image: {err}"),
-            }
-        })?;
+            })?;
         Ok(flatten(decoded.image))
     }
+}
+
+/// The worker's disk, not the job: retryable.
+fn read(input: &Input) -> Result<Bytes, VideoError> {
+    input
+        .read_blocking()
+        .map_err(|err| VideoError::io("reading an input image", err.message))
 }
 
 fn flatten(image: DynamicImage) -> RgbImage {

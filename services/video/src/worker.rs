@@ -61,7 +61,8 @@ impl VideoEngine {
 }
 
 /// The request a job's parameters and inputs describe; inputs that are not animated are
-/// dropped here, and every animated one passes the format and size gate.
+/// dropped here (and their files with them), and every animated one passes the format and
+/// size gate. It reads files: run it on a blocking thread.
 pub fn request_from_job(
     params: &serde_json::Value,
     inputs: Vec<Input>,
@@ -81,7 +82,7 @@ pub fn request_from_job(
         .order
         .iter()
         .filter_map(|&i| inputs.get_mut(i).and_then(Option::take))
-        .map(|input| SourceImage::check(input.source, input.bytes, &config.limits))
+        .map(|input| SourceImage::from_input(input, &config.limits))
         .collect::<Result<Vec<_>, _>>()?;
     let prompt = params
         .get("prompt")
@@ -116,7 +117,14 @@ impl Engine for VideoEngine {
         job: JobContext,
         inputs: Vec<Input>,
     ) -> Result<Vec<OutputFile>, EngineError> {
-        let request = request_from_job(&job.params, inputs, &self.config).map_err(classify)?;
+        let (params, config) = (job.params.clone(), self.config.clone());
+        let span = tracing::Span::current();
+        let request = tokio::task::spawn_blocking(move || {
+            span.in_scope(|| request_from_job(&params, inputs, &config))
+        })
+        .await
+        .map_err(|err| EngineError::retryable("engine_crashed", format!("input check: {err}")))?
+        .map_err(classify)?;
         let reporter = job.progress.clone();
         let progress: clip::Progress =
             Arc::new(move |percent, step| reporter.report(percent, step));
@@ -157,10 +165,7 @@ mod tests {
     use super::*;
 
     fn input(source: &str, bytes: &'static [u8]) -> Input {
-        Input {
-            bytes: Bytes::from_static(bytes),
-            source: source.to_owned(),
-        }
+        Input::from_bytes(source, Bytes::from_static(bytes))
     }
 
     #[test]

@@ -294,7 +294,10 @@ async fn execute<E: Engine>(
         &runtime.guard,
         &runtime.storage,
         spec,
-        runtime.config.max_input_bytes,
+        io::Budget {
+            per_input: runtime.config.max_input_bytes,
+            per_job: runtime.config.max_job_input_bytes,
+        },
         kept,
     )
     .instrument(tracing::info_span!(

@@ -20,6 +20,9 @@ pub struct WorkerConfig {
     pub max_deliver: i64,
     /// Largest input file fetched.
     pub max_input_bytes: u64,
+    /// Largest sum of one job's inputs. They are spooled to temporary files, so this bounds
+    /// the disk (and fetch time) a job takes, not memory.
+    pub max_job_input_bytes: u64,
     /// First retry delay; doubles per attempt (see [`crate::retry`]).
     pub retry_base: Duration,
     /// How long in-flight jobs may finish after shutdown is requested.
@@ -50,6 +53,7 @@ impl WorkerConfig {
             )?,
             max_deliver: config::parsed("ATELIER_WORKER_MAX_DELIVER", if video { 4 } else { 6 })?,
             max_input_bytes: config::parsed("ATELIER_MAX_INPUT_BYTES", 50 * 1024 * 1024)?,
+            max_job_input_bytes: config::parsed("ATELIER_MAX_JOB_INPUT_BYTES", 200 * 1024 * 1024)?,
             retry_base: config::duration("ATELIER_WORKER_RETRY_BASE", Duration::from_secs(5))?,
             drain_timeout: config::duration(
                 "ATELIER_WORKER_DRAIN_TIMEOUT",

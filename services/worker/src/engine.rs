@@ -1,14 +1,15 @@
 //! What a capability implements: one [`Engine`] that turns a job's parameters and
-//! fetched inputs into output files. Engines classify every failure they return.
+//! fetched inputs into output files. Engines classify every failure they return, and read
+//! only the inputs they use ([`Input`] is a handle to a spooled file, not its bytes).
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use futures::future::BoxFuture;
-
-use bytes::Bytes;
 use tokio::sync::watch;
+
+pub use crate::input::Input;
 
 /// Why an attempt failed, and whether trying again could help.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
@@ -39,14 +40,6 @@ impl EngineError {
             retryable: true,
         }
     }
-}
-
-/// One fetched input, in the order the job listed it.
-#[derive(Clone, Debug)]
-pub struct Input {
-    pub bytes: Bytes,
-    /// The URL or bucket key it came from, for error messages.
-    pub source: String,
 }
 
 /// One file an engine produced; the runtime uploads it and records its hash.

@@ -1,5 +1,6 @@
 //! Inputs in and outputs out: URLs through the SSRF-guarded client, stored assets
-//! straight from the bucket, outputs to `outputs/<client>/<job>/<attempt>/<n>.<ext>`.
+//! straight from the bucket, both streamed to temporary files ([`crate::input`]) under a
+//! per-input and a per-job byte budget; outputs to `outputs/<client>/<job>/<attempt>/<n>.<ext>`.
 
 use atelier_kit::storage::Storage;
 use atelier_netguard::{FetchError, GuardedClient};
@@ -9,8 +10,56 @@ use bytes::Bytes;
 use sha2::{Digest, Sha256};
 
 use crate::engine::{EngineError, Input, OutputFile};
+use crate::input::{Spool, Spooled};
 
-/// Fetches every input in order; the first failure names its URL and the reason.
+/// What a job's inputs may weigh: each one, and all of them together.
+#[derive(Clone, Copy, Debug)]
+pub struct Budget {
+    pub per_input: u64,
+    pub per_job: u64,
+}
+
+/// The cap on one input: the per-input limit, or what is left of the job's budget when that
+/// is less; going past it is a different error in each case.
+#[derive(Clone, Copy, Debug)]
+struct Cap {
+    bytes: u64,
+    /// The job's budget, when it is what binds.
+    job: Option<u64>,
+}
+
+impl Budget {
+    fn cap(&self, used: u64) -> Cap {
+        let left = self.per_job.saturating_sub(used);
+        if left < self.per_input {
+            Cap {
+                bytes: left,
+                job: Some(self.per_job),
+            }
+        } else {
+            Cap {
+                bytes: self.per_input,
+                job: None,
+            }
+        }
+    }
+}
+
+impl Cap {
+    /// `None` when the per-input limit binds: each source says so in its own words.
+    fn job_exceeded(&self, source: &str) -> Option<EngineError> {
+        self.job.map(|budget| {
+            EngineError::fatal(
+                "inputs_too_large",
+                format!("{source}: the job's inputs together are larger than {budget} bytes"),
+            )
+        })
+    }
+}
+
+/// Fetches every input in order, each streamed to a temporary file; the first failure names
+/// its URL and the reason. Files already written are removed when the result is dropped
+/// (a failure, a cancelled attempt), or with the engine's inputs.
 ///
 /// A URL is fetched once per job: its bytes are kept in the bucket at
 /// `inputs/<client>/<job>/fetched-<n>` and later attempts read them from there. Every kept
@@ -20,45 +69,46 @@ pub async fn fetch_inputs(
     guard: &GuardedClient,
     storage: &Storage,
     spec: &JobSpec,
-    max_bytes: u64,
+    budget: Budget,
     kept: &mut Vec<Output>,
 ) -> Result<Vec<Input>, EngineError> {
     let mut fetched = Vec::with_capacity(spec.inputs.len());
+    let mut used = 0;
     for (n, input) in spec.inputs.iter().enumerate() {
-        let input = match &input.source {
+        let cap = budget.cap(used);
+        let spooled = match &input.source {
             Some(Source::Url(url)) => {
                 let key = format!("inputs/{}/{}/fetched-{n}", spec.client_id, spec.job_id);
-                match try_read_object(storage, &key, max_bytes).await? {
-                    Some(bytes) => {
-                        kept.extend(describe_kept(&key, url, &bytes));
-                        Input {
-                            bytes,
-                            source: url.clone(),
-                        }
+                match try_read_object(storage, &key, url, cap).await? {
+                    Some(spooled) => {
+                        kept.extend(describe_kept(&key, url, &spooled));
+                        spooled
                     }
                     None => {
-                        let input = fetch_url(guard, url, max_bytes).await?;
-                        if let Some(record) = describe_kept(&key, url, &input.bytes) {
-                            keep(storage, &key, &record, input.bytes.clone()).await;
+                        let spooled = fetch_url(guard, url, cap).await?;
+                        if let Some(record) = describe_kept(&key, url, &spooled) {
+                            keep(storage, &key, &record, &spooled.input).await;
                             kept.push(record);
                         }
-                        input
+                        spooled
                     }
                 }
             }
-            Some(Source::S3Key(key)) => read_object(storage, key, max_bytes).await?,
+            Some(Source::S3Key(key)) => read_object(storage, key, key, cap).await?,
             None => return Err(EngineError::fatal("bad_input", "an input has no source")),
         };
-        fetched.push(input);
+        used += spooled.input.len();
+        fetched.push(spooled.input);
     }
     Ok(fetched)
 }
 
 /// The record of a kept input; `None` for content that is no allowed media type (it is not
-/// kept: the engine refuses it anyway).
-fn describe_kept(key: &str, url: &str, bytes: &[u8]) -> Option<Output> {
-    let media = atelier_media::sniff(bytes)?;
-    let (width, height) = atelier_media::image_dimensions(media, bytes).unwrap_or((0, 0));
+/// kept: the engine refuses it anyway). The dimensions come from the spooled head: a header
+/// past it (a JPEG with more than 1 MiB of segments before its frame) records them as 0.
+fn describe_kept(key: &str, url: &str, spooled: &Spooled) -> Option<Output> {
+    let media = atelier_media::sniff(&spooled.head)?;
+    let (width, height) = atelier_media::image_dimensions(media, &spooled.head).unwrap_or((0, 0));
     let name = url
         .rsplit('/')
         .next()
@@ -70,27 +120,40 @@ fn describe_kept(key: &str, url: &str, bytes: &[u8]) -> Option<Output> {
     Some(Output {
         s3_key: key.to_owned(),
         content_type: media.mime().to_owned(),
-        size: bytes.len() as u64,
-        sha256: hex::encode(Sha256::digest(bytes)),
+        size: spooled.input.len(),
+        sha256: spooled.sha256.clone(),
         width,
         height,
         name,
     })
 }
 
-/// Stores a fetched input for later attempts; a failure only costs a refetch.
-async fn keep(storage: &Storage, key: &str, record: &Output, bytes: Bytes) {
-    let stored = storage
-        .client
-        .put_object()
-        .bucket(&storage.bucket)
-        .key(key)
-        .content_type(&record.content_type)
-        .body(ByteStream::from(bytes))
-        .send()
-        .await;
-    if let Err(err) = stored {
-        tracing::warn!(key, error = %aws_sdk_s3::error::DisplayErrorContext(&err), "fetched input not kept");
+/// Stores a fetched input for later attempts, streamed from its file; a failure only costs
+/// a refetch.
+async fn keep(storage: &Storage, key: &str, record: &Output, input: &Input) {
+    let body = match input.path() {
+        Some(path) => ByteStream::from_path(path).await.map_err(|e| e.to_string()),
+        None => input
+            .read()
+            .await
+            .map(ByteStream::from)
+            .map_err(|e| e.to_string()),
+    };
+    let stored = match body {
+        Ok(body) => storage
+            .client
+            .put_object()
+            .bucket(&storage.bucket)
+            .key(key)
+            .content_type(&record.content_type)
+            .body(body)
+            .send()
+            .await
+            .map_err(|err| aws_sdk_s3::error::DisplayErrorContext(&err).to_string()),
+        Err(err) => Err(err),
+    };
+    if let Err(error) = stored {
+        tracing::warn!(key, %error, "fetched input not kept");
     }
 }
 
@@ -98,23 +161,36 @@ async fn keep(storage: &Storage, key: &str, record: &Output, bytes: Bytes) {
 async fn try_read_object(
     storage: &Storage,
     key: &str,
-    max_bytes: u64,
-) -> Result<Option<Bytes>, EngineError> {
-    match read_object(storage, key, max_bytes).await {
-        Ok(input) => Ok(Some(input.bytes)),
+    url: &str,
+    cap: Cap,
+) -> Result<Option<Spooled>, EngineError> {
+    match read_object(storage, key, url, cap).await {
+        Ok(spooled) => Ok(Some(spooled)),
         Err(err) if err.code == "input_missing" => Ok(None),
         Err(err) => Err(err),
     }
 }
 
-async fn fetch_url(guard: &GuardedClient, url: &str, max_bytes: u64) -> Result<Input, EngineError> {
-    match guard.fetch(url, max_bytes).await {
-        Ok(fetched) => Ok(Input {
-            bytes: fetched.bytes,
-            source: url.to_owned(),
-        }),
-        Err(err) => Err(classify_fetch(url, &err)),
+async fn fetch_url(guard: &GuardedClient, url: &str, cap: Cap) -> Result<Spooled, EngineError> {
+    let too_large = |err: &FetchError| match err {
+        FetchError::TooLarge { .. } => cap.job_exceeded(url),
+        _ => None,
+    };
+    let fail = |err: FetchError| too_large(&err).unwrap_or_else(|| classify_fetch(url, &err));
+    let mut download = guard.open(url, cap.bytes).await.map_err(fail)?;
+    let mut spool = Spool::create().map_err(spool_failed)?;
+    while let Some(chunk) = download.chunk().await.map_err(fail)? {
+        spool.write(&chunk).await.map_err(spool_failed)?;
     }
+    spool.finish(url).await.map_err(spool_failed)
+}
+
+/// The worker's own disk (full, unwritable): not the job's fault, so worth another attempt.
+fn spool_failed(err: std::io::Error) -> EngineError {
+    EngineError::retryable(
+        "input_spool_failed",
+        format!("writing an input to a temporary file: {err}"),
+    )
 }
 
 /// Refused destinations, bad URLs, 4xx and oversize inputs will not change on retry;
@@ -130,7 +206,14 @@ pub fn classify_fetch(url: &str, err: &FetchError) -> EngineError {
     }
 }
 
-async fn read_object(storage: &Storage, key: &str, max_bytes: u64) -> Result<Input, EngineError> {
+/// Streams the object at `key` to a temporary file; `source` names the input in errors that
+/// are the job's (its budget).
+async fn read_object(
+    storage: &Storage,
+    key: &str,
+    source: &str,
+    cap: Cap,
+) -> Result<Spooled, EngineError> {
     let object = storage
         .client
         .get_object()
@@ -150,22 +233,32 @@ async fn read_object(storage: &Storage, key: &str, max_bytes: u64) -> Result<Inp
                 EngineError::retryable("storage_unavailable", message)
             }
         })?;
-    if object.content_length().unwrap_or(0) as u64 > max_bytes {
-        return Err(EngineError::fatal(
-            "input_too_large",
-            format!("stored input {key} is larger than {max_bytes} bytes"),
-        ));
+    let too_large = || {
+        cap.job_exceeded(source).unwrap_or_else(|| {
+            EngineError::fatal(
+                "input_too_large",
+                format!("stored input {key} is larger than {} bytes", cap.bytes),
+            )
+        })
+    };
+    if object.content_length().unwrap_or(0) as u64 > cap.bytes {
+        return Err(too_large());
     }
-    let bytes = object.body.collect().await.map_err(|err| {
+    let unavailable = |err: &dyn std::fmt::Display| {
         EngineError::retryable(
             "storage_unavailable",
             format!("reading stored input {key}: {err}"),
         )
-    })?;
-    Ok(Input {
-        bytes: bytes.into_bytes(),
-        source: key.to_owned(),
-    })
+    };
+    let mut body = object.body;
+    let mut spool = Spool::create().map_err(spool_failed)?;
+    while let Some(chunk) = body.try_next().await.map_err(|err| unavailable(&err))? {
+        if spool.len() + chunk.len() as u64 > cap.bytes {
+            return Err(too_large());
+        }
+        spool.write(&chunk).await.map_err(spool_failed)?;
+    }
+    spool.finish(key).await.map_err(spool_failed)
 }
 
 /// Uploads outputs under the attempt's prefix; a storage failure is retryable.
@@ -241,5 +334,35 @@ pub async fn delete_outputs(storage: &Storage, spec: &JobSpec) {
             let error = aws_sdk_s3::error::DisplayErrorContext(&err);
             tracing::warn!(%key, %error, "deleting a cancelled attempt's output");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_job_budget_binds_once_it_is_the_smaller() {
+        let budget = Budget {
+            per_input: 50,
+            per_job: 120,
+        };
+        let first = budget.cap(0);
+        assert_eq!((first.bytes, first.job), (50, None));
+        assert!(
+            first.job_exceeded("a").is_none(),
+            "the per-input error is the source's"
+        );
+        let third = budget.cap(100);
+        assert_eq!((third.bytes, third.job), (20, Some(120)));
+        let err = third.job_exceeded("https://example.com/c.png").unwrap();
+        assert_eq!(err.code, "inputs_too_large");
+        assert!(!err.retryable, "the same job is as large on every attempt");
+        assert!(
+            err.message.starts_with("https://example.com/c.png: "),
+            "{}",
+            err.message
+        );
+        assert_eq!(budget.cap(130).bytes, 0);
     }
 }

@@ -7,6 +7,7 @@ pub mod config;
 mod consumer;
 pub mod engine;
 mod events;
+mod input;
 mod io;
 pub mod retry;
 

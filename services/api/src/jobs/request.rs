@@ -13,6 +13,13 @@ pub const QUALITIES: [&str; 3] = ["low", "medium", "high"];
 const MAX_PROMPT_CHARS: usize = 4000;
 const MAX_URLS: usize = 16;
 const MAX_MATERIALS: usize = 9;
+/// Input images of an `image.generate` job, all lists together. The local engine uses the
+/// first; the routed ones send them all upstream, and the most any of them takes is 14 (Nano
+/// Banana 2's reference images; Seedream takes up to 10). A worker fetches every input
+/// before its engine starts, so more would only cost fetching (docs/hardening.md, M5).
+pub const MAX_GENERATE_INPUTS: usize = 14;
+/// Inputs of a `video.generate` job, all lists and `materials` together: the materials limit.
+pub const MAX_VIDEO_INPUTS: usize = MAX_MATERIALS;
 /// Every URL a request carries, in characters. With the other caps this bounds every message
 /// a job makes (dispatch, claim reply, webhook) far below NATS' 1 MiB (docs/hardening.md, H2).
 pub const MAX_URL_CHARS: usize = 2048;
@@ -218,7 +225,15 @@ pub fn validate(
     let input_count = req.image_urls.len() + req.input_urls.len() + req.input_asset_ids.len();
     let has_prompt = req.prompt.as_deref().is_some_and(|p| !p.trim().is_empty());
     match req.capability.as_str() {
-        "image.generate" => validate_generate(&mut req, has_prompt)?,
+        "image.generate" => {
+            if input_count > MAX_GENERATE_INPUTS {
+                return Err(invalid(format!(
+                    "imageUrls, inputUrls, inputAssetIds: image.generate takes at most \
+                     {MAX_GENERATE_INPUTS} input images in all, got {input_count}"
+                )));
+            }
+            validate_generate(&mut req, has_prompt)?
+        }
         "image.inpaint" => {
             if input_count != 2 {
                 return Err(invalid(
@@ -227,7 +242,7 @@ pub fn validate(
             }
         }
         "image.upscale" => validate_upscale(&mut req, input_count)?,
-        _ => validate_video(&mut req, has_prompt, policy)?,
+        _ => validate_video(&mut req, has_prompt, input_count, policy)?,
     }
     Ok(req)
 }
@@ -284,9 +299,11 @@ fn validate_upscale(req: &mut CreateJobRequest, input_count: usize) -> Result<()
     }
 }
 
+/// `listed` counts `imageUrls`, `inputUrls` and `inputAssetIds`.
 fn validate_video(
     req: &mut CreateJobRequest,
     has_prompt: bool,
+    listed: usize,
     policy: &NetPolicy,
 ) -> Result<(), Invalid> {
     if !has_prompt && req.materials.is_empty() {
@@ -296,6 +313,13 @@ fn validate_video(
     }
     if req.materials.len() > MAX_MATERIALS {
         return Err(invalid(format!("materials: at most {MAX_MATERIALS}")));
+    }
+    let inputs = listed + req.materials.len();
+    if inputs > MAX_VIDEO_INPUTS {
+        return Err(invalid(format!(
+            "imageUrls, inputUrls, inputAssetIds, materials: video.generate takes at most \
+             {MAX_VIDEO_INPUTS} inputs in all, got {inputs}"
+        )));
     }
     for (i, material) in req.materials.iter().enumerate() {
         one_of(

@@ -46,16 +46,19 @@ async fn send(call: &Call<'_>, capability: Capability) -> Result<Images, EngineE
                 .openai
                 .as_ref()
                 .ok_or_else(|| missing(call.provider))?;
-            let mut inputs = call.inputs.iter();
-            let image = inputs.next().ok_or_else(|| {
-                EngineError::fatal("invalid_request", "image.inpaint needs an image and a mask")
-            })?;
+            let image = call
+                .read_input(0, capability, "an image and a mask")
+                .await?;
+            let mask = match call.inputs.get(1) {
+                Some(mask) => Some(mask.read().await?),
+                None => None,
+            };
             openai
                 .edit_image(&ImageEdit {
                     model: call.model.clone(),
                     prompt: call.text("prompt").unwrap_or_default(),
-                    image: image.bytes.clone(),
-                    mask: inputs.next().map(|m| m.bytes.clone()),
+                    image,
+                    mask,
                     ..Default::default()
                 })
                 .await?
@@ -70,9 +73,10 @@ async fn send(call: &Call<'_>, capability: Capability) -> Result<Images, EngineE
                 model: call.model.clone(),
                 prompt: call.text("prompt").unwrap_or_default(),
                 images: call
-                    .inputs
-                    .iter()
-                    .map(|i| ImageInput::Bytes(i.bytes.clone()))
+                    .read_inputs()
+                    .await?
+                    .into_iter()
+                    .map(ImageInput::Bytes)
                     .collect(),
                 size: size(call),
                 seed: call.param("seed").and_then(|v| v.as_i64()),
@@ -90,7 +94,7 @@ async fn send(call: &Call<'_>, capability: Capability) -> Result<Images, EngineE
                 .generate_image(&GeminiImageRequest {
                     model: call.model.clone(),
                     prompt: call.text("prompt").unwrap_or_default(),
-                    images: call.inputs.iter().map(|i| i.bytes.clone()).collect(),
+                    images: call.read_inputs().await?,
                     ..Default::default()
                 })
                 .await?

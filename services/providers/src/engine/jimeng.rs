@@ -33,7 +33,7 @@ pub(super) async fn run(
             UpstreamTaskId(id)
         }
         None => {
-            let request = request(&call, capability)?;
+            let request = request(&call, capability).await?;
             call.submitting().await?;
             let submitted = jimeng.submit(&request).await;
             let id = call.settle(submitted.map_err(EngineError::from)).await?;
@@ -56,24 +56,19 @@ pub(super) async fn run(
 
 /// The submit body from the job's parameters and fetched inputs (in order: the image, then
 /// the mask).
-fn request(call: &Call<'_>, capability: Capability) -> Result<JimengRequest, EngineError> {
+async fn request(call: &Call<'_>, capability: Capability) -> Result<JimengRequest, EngineError> {
     let req_key = call.model.clone();
-    let input = |n: usize, what: &str| {
-        call.inputs.get(n).map(|i| i.bytes.clone()).ok_or_else(|| {
-            EngineError::fatal("invalid_request", format!("{capability} needs {what}"))
-        })
-    };
     Ok(match capability {
         Capability::ImageInpaint => JimengRequest::Inpaint {
             req_key,
             prompt: call.text("prompt").unwrap_or_default(),
-            image: input(0, "an image")?,
-            mask: input(1, "a mask")?,
+            image: call.read_input(0, capability, "an image").await?,
+            mask: call.read_input(1, capability, "a mask").await?,
             seed: call.param("seed").and_then(|v| v.as_i64()),
         },
         Capability::ImageUpscale => JimengRequest::Upscale {
             req_key,
-            image: input(0, "an image")?,
+            image: call.read_input(0, capability, "an image").await?,
             resolution: call.text("resolution"),
             scale: call
                 .param("scale")

@@ -193,6 +193,33 @@ impl Call<'_> {
         self.param(name).and_then(|v| v.as_str()).map(str::to_owned)
     }
 
+    /// Reads every input, for providers that are sent them all (inline, in the request body).
+    /// Inputs stay in their files until this moment, and only a routed call that sends them
+    /// reads them.
+    async fn read_inputs(&self) -> Result<Vec<bytes::Bytes>, EngineError> {
+        let mut read = Vec::with_capacity(self.inputs.len());
+        for input in &self.inputs {
+            read.push(input.read().await?);
+        }
+        Ok(read)
+    }
+
+    /// Reads input `n`, or says the capability needs it.
+    async fn read_input(
+        &self,
+        n: usize,
+        capability: impl std::fmt::Display,
+        what: &str,
+    ) -> Result<bytes::Bytes, EngineError> {
+        match self.inputs.get(n) {
+            Some(input) => input.read().await,
+            None => Err(EngineError::fatal(
+                "invalid_request",
+                format!("{capability} needs {what}"),
+            )),
+        }
+    }
+
     fn upstream(&self, task_id: Option<String>, usage: Option<serde_json::Value>) -> Upstream {
         Upstream {
             provider: self.provider.to_string(),

@@ -34,8 +34,11 @@ pub(super) async fn run(
             UpstreamTaskId(id)
         }
         None => {
+            // Inputs are read before the job is marked as sent: a read that fails leaves
+            // nothing to resume.
+            let request = request(&call).await?;
             call.submitting().await?;
-            let created = ark.create_video_task(&request(&call)).await;
+            let created = ark.create_video_task(&request).await;
             let id = call.settle(created.map_err(EngineError::from)).await?;
             // Recorded before anything else: a later attempt resumes this task.
             call.record(Some(id.0.clone()), None).await;
@@ -90,13 +93,14 @@ fn expires_after(call: &Call<'_>) -> u64 {
 
 /// The Seedance request from the job: images from `materials` (fetched inputs, in order)
 /// become the first frame, first and last frames, or reference images.
-fn request(call: &Call<'_>) -> VideoRequest {
+async fn request(call: &Call<'_>) -> Result<VideoRequest, EngineError> {
     let settings = call.param("settings");
     let setting = |name: &str| settings.and_then(|s| s.get(name)).filter(|v| !v.is_null());
     let mut images: Vec<ImageInput> = call
-        .inputs
-        .iter()
-        .map(|i| ImageInput::Bytes(i.bytes.clone()))
+        .read_inputs()
+        .await?
+        .into_iter()
+        .map(ImageInput::Bytes)
         .collect();
     let mut request = VideoRequest {
         model: call.model.clone(),
@@ -117,5 +121,5 @@ fn request(call: &Call<'_>) -> VideoRequest {
         }
         _ => request.reference_images = images,
     }
-    request
+    Ok(request)
 }

@@ -1,9 +1,9 @@
-//! The review's HIGH findings (issue #14, docs/hardening.md), each as the scenario that
+//! The review's findings (issue #14, docs/hardening.md), each as the scenario that
 //! showed it: a hostile or hung peer must cost one partner its own request, never the
 //! platform's memory, a worker slot or another partner's webhooks. One file per kind of peer:
 //! `s3` (H3), `nats` (H2), `uploads` (H1), `webhooks` (H4), `input` (M1), `claims` (M2, M3,
-//! L6), `edge` (M6), `keys` (M4), `answers` (L1, L10), `orphans` (L4, L5), `multipart` (L4),
-//! `webhook_edges` (L2, L3, L9).
+//! L6), `worker_inputs` (M5), `edge` (M6), `keys` (M4), `answers` (L1, L10), `orphans` (L4,
+//! L5), `multipart` (L4), `webhook_edges` (L2, L3, L9).
 
 mod answers;
 mod claims;
@@ -17,6 +17,7 @@ mod s3;
 mod uploads;
 mod webhook_edges;
 mod webhooks;
+mod worker_inputs;
 
 use std::{
     sync::{

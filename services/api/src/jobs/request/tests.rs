@@ -141,3 +141,79 @@ fn long_urls_and_labels_are_refused_with_the_field_named() {
     let ok = format!(r#"{{"capability":"image.upscale","imageUrls":["{fits}"]}}"#);
     assert!(parse(&ok).is_ok());
 }
+
+/// M5: a worker fetches every input of a job, so each capability takes only as many as its
+/// engines use; the seed's examples (one reference, `[original, mask]`, one image to upscale,
+/// one material) stay well inside.
+#[test]
+fn input_counts_are_capped_per_capability() {
+    let urls = |n: usize| {
+        serde_json::to_string(
+            &(0..n)
+                .map(|i| format!("https://example.com/{i}.png"))
+                .collect::<Vec<_>>(),
+        )
+        .unwrap()
+    };
+    let ids = |n: usize| {
+        serde_json::to_string(
+            &(0..n)
+                .map(|i| format!("asset_01jabcdefghjkmnpqrstvwxy{i:02}"))
+                .collect::<Vec<_>>(),
+        )
+        .unwrap()
+    };
+    let generate = |images: usize, inputs: usize, assets: usize| {
+        parse(&format!(
+            r#"{{"capability":"image.generate","prompt":"x","imageUrls":{},"inputUrls":{},"inputAssetIds":{}}}"#,
+            urls(images),
+            urls(inputs),
+            ids(assets)
+        ))
+    };
+    assert!(generate(MAX_GENERATE_INPUTS, 0, 0).is_ok());
+    assert!(generate(5, 5, 4).is_ok());
+    // The review's job: 16 + 16 + 16, each list within its own limit.
+    for (images, inputs, assets) in [(15, 0, 0), (8, 7, 0), (5, 5, 5), (16, 16, 16)] {
+        let err = generate(images, inputs, assets).unwrap_err().0;
+        assert!(
+            err.starts_with("imageUrls, inputUrls, inputAssetIds: image.generate takes at most 14"),
+            "{err}"
+        );
+    }
+    let video = |images: usize, materials: usize| {
+        let materials: Vec<serde_json::Value> = (0..materials)
+            .map(|i| serde_json::json!({"type": "image", "url": format!("https://example.com/m{i}.png")}))
+            .collect();
+        parse(&format!(
+            r#"{{"capability":"video.generate","prompt":"x","imageUrls":{},"materials":{}}}"#,
+            urls(images),
+            serde_json::Value::from(materials)
+        ))
+    };
+    assert!(video(0, MAX_VIDEO_INPUTS).is_ok());
+    assert!(video(4, 5).is_ok());
+    let err = video(1, 9).unwrap_err().0;
+    assert!(
+        err.starts_with(
+            "imageUrls, inputUrls, inputAssetIds, materials: video.generate takes at most 9"
+        ),
+        "{err}"
+    );
+    assert!(video(10, 0).unwrap_err().0.contains("got 10"));
+    // Inpaint and upscale already take exactly two and one.
+    assert!(
+        message(&format!(
+            r#"{{"capability":"image.inpaint","imageUrls":{}}}"#,
+            urls(3)
+        ))
+        .starts_with("imageUrls: image.inpaint needs exactly two")
+    );
+    assert!(
+        message(&format!(
+            r#"{{"capability":"image.upscale","imageUrls":{}}}"#,
+            urls(2)
+        ))
+        .starts_with("imageUrls: image.upscale needs exactly one")
+    );
+}
