@@ -6,7 +6,6 @@
 //! (JetStream may lose acknowledged messages, so the database must be able to recover
 //! every job on its own).
 
-
 use anyhow::Context;
 use atelier_kit::{ids::JobId, metrics::metrics, telemetry};
 use sqlx::AssertSqlSafe;

@@ -134,6 +134,58 @@ pub struct S3Config {
     /// Every S3 call is bounded (docs/hardening.md, H3): a server that accepts and never
     /// answers must not hold a worker slot or a request forever.
     pub timeouts: S3Timeouts,
+    pub credentials: S3Credentials,
+}
+
+/// Where the S3 client's credentials come from. Never implicitly from the AWS SDK's default
+/// chain: its last resort asks the instance metadata service (169.254.169.254), which a
+/// process started without keys must not reach by accident (issue #14).
+#[derive(Clone, Debug)]
+pub enum S3Credentials {
+    /// `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY` (and `AWS_SESSION_TOKEN` if set).
+    Keys {
+        access_key_id: String,
+        secret_access_key: Secret,
+        session_token: Option<Secret>,
+    },
+    /// The SDK's default chain (web identity on Kubernetes, profiles, ECS, instance metadata),
+    /// chosen explicitly with `ATELIER_S3_CREDENTIALS=chain`.
+    Chain,
+}
+
+impl S3Credentials {
+    /// Reads the credentials' source from `lookup` (the environment outside tests).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
+        let chosen = lookup("ATELIER_S3_CREDENTIALS");
+        match chosen.as_deref().map(str::trim) {
+            None | Some("keys") => {}
+            Some("chain") => return Ok(Self::Chain),
+            Some(other) => bail!("ATELIER_S3_CREDENTIALS: expected keys or chain, got {other:?}"),
+        }
+        match (lookup("AWS_ACCESS_KEY_ID"), lookup("AWS_SECRET_ACCESS_KEY")) {
+            (Some(access_key_id), Some(secret)) => Ok(Self::Keys {
+                access_key_id,
+                secret_access_key: Secret::new(secret),
+                session_token: lookup("AWS_SESSION_TOKEN").map(Secret::new),
+            }),
+            _ => bail!(
+                "no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or \
+                 ATELIER_S3_CREDENTIALS=chain to use the AWS SDK's default chain (web identity, \
+                 profile, instance metadata)"
+            ),
+        }
+    }
+
+    /// Names the source for the start-up log; never the keys themselves.
+    pub fn source(&self) -> String {
+        match self {
+            Self::Keys { access_key_id, .. } => {
+                let shown: String = access_key_id.chars().take(4).collect();
+                format!("keys from AWS_ACCESS_KEY_ID ({shown}…)")
+            }
+            Self::Chain => "the AWS SDK's default chain (ATELIER_S3_CREDENTIALS=chain)".to_owned(),
+        }
+    }
 }
 
 /// Bounds on every S3 call; an expired bound is an error the caller classifies (retryable).
@@ -169,6 +221,7 @@ impl S3Config {
                 .or_else(|| var("AWS_DEFAULT_REGION"))
                 .unwrap_or_else(|| "us-east-1".to_owned()),
             timeouts: S3Timeouts::from_env()?,
+            credentials: S3Credentials::from_lookup(var)?,
         })
     }
 }
@@ -201,6 +254,53 @@ mod tests {
         let schedule = parse_duration_list("5s,5m,30m,2h,5h,10h,10h").unwrap();
         assert_eq!(schedule.len(), 7);
         assert_eq!(schedule[6], Duration::from_secs(36000));
+    }
+
+    fn env<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        move |name| {
+            pairs
+                .iter()
+                .find(|(key, _)| *key == name)
+                .map(|(_, value)| (*value).to_owned())
+        }
+    }
+
+    #[test]
+    fn s3_credentials_are_keys_or_an_explicit_chain_never_a_silent_fallback() {
+        let keys = [
+            ("AWS_ACCESS_KEY_ID", "atelier"),
+            ("AWS_SECRET_ACCESS_KEY", "s"),
+        ];
+        let found = S3Credentials::from_lookup(env(&keys)).unwrap();
+        assert!(matches!(found, S3Credentials::Keys { .. }));
+        assert_eq!(found.source(), "keys from AWS_ACCESS_KEY_ID (atel…)");
+        assert!(
+            !format!("{found:?}").contains("\"s\""),
+            "the secret stays hidden"
+        );
+
+        let chain = [("ATELIER_S3_CREDENTIALS", "chain")];
+        assert!(matches!(
+            S3Credentials::from_lookup(env(&chain)).unwrap(),
+            S3Credentials::Chain
+        ));
+
+        for missing in [
+            &[][..],
+            &[("AWS_ACCESS_KEY_ID", "atelier")][..],
+            &[("ATELIER_S3_CREDENTIALS", "keys")][..],
+        ] {
+            let err = S3Credentials::from_lookup(env(missing))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"),
+                "{err}"
+            );
+            assert!(err.contains("ATELIER_S3_CREDENTIALS=chain"), "{err}");
+        }
+        let typo = [("ATELIER_S3_CREDENTIALS", "imds")];
+        assert!(S3Credentials::from_lookup(env(&typo)).is_err());
     }
 
     #[test]

@@ -1,9 +1,10 @@
 //! The S3 client: one bucket, a custom endpoint and path-style addressing for
-//! self-hosted servers, credentials from the standard AWS chain.
+//! self-hosted servers, credentials from the environment's keys (or, only when the operator
+//! asks for it, the AWS SDK's default chain).
 
-use aws_sdk_s3::config::Region;
+use aws_sdk_s3::config::{Credentials, Region};
 
-use crate::config::S3Config;
+use crate::config::{S3Config, S3Credentials};
 
 /// The bucket and the client that reaches it.
 #[derive(Clone, Debug)]
@@ -19,11 +20,30 @@ impl Storage {
             .read_timeout(config.timeouts.read)
             .operation_attempt_timeout(config.timeouts.attempt)
             .build();
-        let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
             .region(Region::new(config.region.clone()))
-            .timeout_config(timeouts)
-            .load()
-            .await;
+            .timeout_config(timeouts);
+        if let S3Credentials::Keys {
+            access_key_id,
+            secret_access_key,
+            session_token,
+        } = &config.credentials
+        {
+            loader = loader.credentials_provider(Credentials::new(
+                access_key_id,
+                secret_access_key.expose(),
+                session_token.as_ref().map(|t| t.expose().to_owned()),
+                None,
+                "atelier-environment",
+            ));
+        }
+        tracing::info!(
+            endpoint = config.endpoint.as_deref().unwrap_or("aws"),
+            bucket = %config.bucket,
+            credentials = %config.credentials.source(),
+            "S3 client"
+        );
+        let shared = loader.load().await;
         let mut builder =
             aws_sdk_s3::config::Builder::from(&shared).force_path_style(config.force_path_style);
         if let Some(endpoint) = &config.endpoint {

@@ -30,6 +30,7 @@ use std::{
 };
 
 use async_nats::jetstream::{self, consumer::pull, stream};
+use atelier_kit::config::S3Credentials;
 use atelier_tests::{
     gradient_png,
     otlp::Collector,
@@ -214,6 +215,12 @@ fn job_body(capability: &str, peer: &Peer, input: &str) -> Value {
 #[tokio::main]
 async fn main() {
     let args = args();
+    // Refuse before anything connects: without keys the S3 client would otherwise be built
+    // from the AWS SDK's chain, whose last resort is the cloud metadata address.
+    if let Err(err) = S3Credentials::from_lookup(atelier_kit::config::var) {
+        eprintln!("load-bench: {err:#} (source .local/env, written by deploy/local/deps.sh)");
+        std::process::exit(2);
+    }
     let mut sandbox = Sandbox::provision(Settings {
         webhook_concurrency: (64, 64),
         ..Settings::default()

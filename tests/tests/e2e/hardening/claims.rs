@@ -209,7 +209,10 @@ async fn a_lease_belongs_to_the_worker_that_claimed_it_and_a_back_off_is_kept() 
         (first.lease_token.as_str(), 1)
     );
     let (retry_later, reason) = claimer.denied("w2", 1).await;
-    assert!(retry_later, "another worker waits for an unreported grant: {reason}");
+    assert!(
+        retry_later,
+        "another worker waits for an unreported grant: {reason}"
+    );
     let (retry_later, _) = claimer.denied("w1", 2).await;
     assert!(!retry_later, "a dispatch the job never had is dropped");
 
@@ -248,7 +251,10 @@ async fn a_lease_belongs_to_the_worker_that_claimed_it_and_a_back_off_is_kept() 
     let (retry_later, reason) = claimer.denied("w3", 1).await;
     assert!(!retry_later, "{reason}");
     let (retry_later, reason) = claimer.denied("w3", 2).await;
-    assert!(!retry_later, "the retry's dispatch before its delay: {reason}");
+    assert!(
+        !retry_later,
+        "the retry's dispatch before its delay: {reason}"
+    );
     let (status, _, attempt) = row(&sandbox, &job_id).await;
     assert_eq!((status.as_str(), attempt), ("queued", 1));
     sandbox.teardown().await;
@@ -309,18 +315,22 @@ async fn a_result_the_projector_has_not_applied_yet_is_never_discarded() {
     // The worker claims (reading assets is allowed), runs and publishes its result, which
     // cannot be recorded; the heartbeat then ages past twice the stale threshold (3 s).
     let stale_for = Instant::now();
-    wait_until("the job's heartbeat to age past the stale threshold", WAIT, || async {
-        let (status, stale): (String, bool) = sqlx::query_as(
-            "SELECT status, coalesce(heartbeat_at < now() - interval '9 seconds', false)
+    wait_until(
+        "the job's heartbeat to age past the stale threshold",
+        WAIT,
+        || async {
+            let (status, stale): (String, bool) = sqlx::query_as(
+                "SELECT status, coalesce(heartbeat_at < now() - interval '9 seconds', false)
              FROM jobs WHERE id = $1",
-        )
-        .bind(&job_id)
-        .fetch_one(&sandbox.pool)
-        .await
-        .unwrap();
-        let ended = status != "queued" && status != "running";
-        (ended || stale).then_some(status)
-    })
+            )
+            .bind(&job_id)
+            .fetch_one(&sandbox.pool)
+            .await
+            .unwrap();
+            let ended = status != "queued" && status != "running";
+            (ended || stale).then_some(status)
+        },
+    )
     .await;
     println!(
         "M3: result held back for {:.1} s",

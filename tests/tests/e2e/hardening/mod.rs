@@ -3,10 +3,12 @@
 //! platform's memory, a worker slot or another partner's webhooks. One file per kind of peer:
 //! `s3` (H3), `nats` (H2), `uploads` (H1), `webhooks` (H4), `input` (M1), `claims` (M2, M3,
 //! L6), `worker_inputs` (M5), `edge` (M6), `keys` (M4), `answers` (L1, L10), `orphans` (L4,
-//! L5), `multipart` (L4), `webhook_edges` (L2, L3, L9).
+//! L5), `multipart` (L4), `webhook_edges` (L2, L3, L9), `credentials` (no cloud credential
+//! chain by accident).
 
 mod answers;
 mod claims;
+mod credentials;
 mod edge;
 mod input;
 mod keys;
