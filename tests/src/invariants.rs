@@ -9,20 +9,27 @@ use crate::sandbox::Sandbox;
 
 impl Sandbox {
     /// The invariants of DESIGN §11, checked once every job has ended:
-    /// I1 every job has its dispatch row; I2 none is left queued or running;
+    /// I1 every job that ran was released, and every release has its dispatch row (a job
+    /// cancelled or expired while it waited for the fair dispatcher never had one);
+    /// I2 none is left queued or running;
     /// I3 outputs exist in S3 with their recorded size and hash, under their client;
     /// I4 the terminal state is recorded once (finished_at set with no running lease);
     /// I5 every job with a webhook URL has exactly one event, delivered or failed;
     /// I6 no outbox row stays unpublished.
     pub async fn check_invariants(&self) {
-        let orphans: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM jobs j WHERE NOT EXISTS
-                 (SELECT 1 FROM outbox o WHERE o.msg_id = j.id || ':1')",
+        let orphans: Vec<String> = sqlx::query_scalar(
+            "SELECT id FROM jobs j
+             WHERE (j.attempt > 0 AND j.released_seq = 0)
+                OR (j.released_seq > 0 AND NOT EXISTS (SELECT 1 FROM outbox o
+                        WHERE o.msg_id = j.id || ':' || j.released_seq))",
         )
-        .fetch_one(&self.pool)
+        .fetch_all(&self.pool)
         .await
         .expect("I1 query");
-        assert_eq!(orphans, 0, "I1: jobs without their dispatch row");
+        assert!(
+            orphans.is_empty(),
+            "I1: jobs run or released without their dispatch row: {orphans:?}"
+        );
         let active: Vec<String> =
             sqlx::query_scalar("SELECT id FROM jobs WHERE status IN ('queued', 'running')")
                 .fetch_all(&self.pool)

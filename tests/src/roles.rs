@@ -67,6 +67,8 @@ impl Sandbox {
             espeak: "espeak-ng".to_owned(),
             font_path: None,
             http: atelier_api::config::HttpLimits::default(),
+            limits: self.settings.limits.clone(),
+            dispatch_ahead: self.settings.dispatch_ahead,
         }
     }
 

@@ -55,6 +55,10 @@ pub struct Settings {
     pub providers: Option<atelier_providers::ProvidersConfig>,
     /// How long an attempt may run (the job's deadline).
     pub run_timeout: Duration,
+    /// Each client's create rate and queued cap, concurrency cap and weight.
+    pub limits: atelier_api::limits::Limits,
+    /// Unclaimed dispatches per work stream, at most (the fair dispatcher's window).
+    pub dispatch_ahead: u32,
 }
 
 impl Default for Settings {
@@ -79,6 +83,8 @@ impl Default for Settings {
             slides: None,
             providers: None,
             run_timeout: Duration::from_secs(120),
+            limits: atelier_api::limits::Limits::default(),
+            dispatch_ahead: 8,
         }
     }
 }
@@ -166,7 +172,11 @@ impl Sandbox {
             .expect("connecting to the sandbox database");
         let s3 = S3Config {
             bucket: format!("t-{id}"),
-            ..S3Config::from_env().expect("s3 settings")
+            // Without keys this refuses, naming the variables: tests and tools never fall back
+            // to the AWS SDK's chain (and its metadata service).
+            ..S3Config::from_env().unwrap_or_else(|err| {
+                panic!("{err:#} (source .local/env, written by deploy/local/deps.sh)")
+            })
         };
         let storage = Storage::connect(&s3).await;
         storage
@@ -384,6 +394,25 @@ impl Sandbox {
             .expect("get");
         let status = response.status();
         (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Waits until the fair dispatcher has released dispatch `seq` of a job (for scenarios
+    /// that claim it themselves, as a worker that received the message would).
+    pub async fn wait_released(&self, job_id: &str, seq: i32) {
+        crate::wait_until(
+            &format!("dispatch {seq} of {job_id} to be released"),
+            Duration::from_secs(10),
+            || async {
+                let released: i32 =
+                    sqlx::query_scalar("SELECT released_seq FROM jobs WHERE id = $1")
+                        .bind(job_id)
+                        .fetch_one(&self.pool)
+                        .await
+                        .ok()?;
+                (released >= seq).then_some(())
+            },
+        )
+        .await;
     }
 
     /// Waits until the job reaches one of `statuses`; returns the job.

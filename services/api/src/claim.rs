@@ -159,6 +159,8 @@ async fn grant(state: &AppState, request: &ClaimRequest) -> anyhow::Result<Claim
         return Ok(denied("an input asset no longer exists"));
     };
     tx.commit().await?;
+    // Its place in the work stream is free for the next release.
+    state.wake.now();
     tracing::info!(attempt = claimed.attempt, "claim granted");
     Ok(ClaimReply {
         outcome: Some(claim_reply::Outcome::Granted(JobSpec {
@@ -190,7 +192,8 @@ async fn refusal(
     job_id: &JobId,
     claimant: Claimant<'_>,
 ) -> anyhow::Result<ClaimReply> {
-    let row: Option<(String, i32, String)> =
+    // `current_step` is NULL until a job's first claim.
+    let row: Option<(String, i32, Option<String>)> =
         sqlx::query_as("SELECT status, dispatch_seq, current_step FROM jobs WHERE id = $1")
             .bind(job_id.as_str())
             .fetch_optional(&state.pool)
@@ -200,9 +203,11 @@ async fn refusal(
     };
     Ok(match status.as_str() {
         _ if seq != claimant.dispatch_seq => denied("superseded by a newer dispatch"),
-        "running" if step == "claimed" => deferred("claimed by a worker that has not started"),
+        "running" if step.as_deref() == Some("claimed") => {
+            deferred("claimed by a worker that has not started")
+        }
         "running" => denied("leased by another worker"),
-        "queued" => denied("not due yet or no attempts left"),
+        "queued" => denied("not released yet, not due yet, or no attempts left"),
         terminal => denied(format!("job is {terminal}")),
     })
 }

@@ -54,6 +54,11 @@ pub struct ApiConfig {
     pub font_path: Option<String>,
     /// Bounds on the HTTP edge: header and request deadlines, requests and uploads in flight.
     pub http: HttpLimits,
+    /// Each client's create rate and queued cap, concurrency cap and weight (issue #16).
+    pub limits: crate::limits::Limits,
+    /// Dispatches of one capability released to its work stream and not yet claimed, at
+    /// most: the rest wait in PostgreSQL for the fair dispatcher.
+    pub dispatch_ahead: u32,
 }
 
 /// What one client's connection or request may cost the api (issue #14, M6).
@@ -177,9 +182,14 @@ impl ApiConfig {
             espeak: config::string("ATELIER_ESPEAK", "espeak-ng"),
             font_path: config::var("ATELIER_FONT_PATH"),
             http: HttpLimits::from_env()?,
+            limits: crate::limits::Limits::from_env()?,
+            dispatch_ahead: config::parsed("ATELIER_DISPATCH_AHEAD", 8)?,
         };
         if config.max_attempts == 0 {
             bail!("ATELIER_JOB_MAX_ATTEMPTS must be at least 1");
+        }
+        if config.dispatch_ahead == 0 {
+            bail!("ATELIER_DISPATCH_AHEAD must be at least 1");
         }
         Ok(config)
     }

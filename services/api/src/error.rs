@@ -3,7 +3,7 @@
 
 use axum::{
     Json,
-    http::{HeaderValue, StatusCode, header},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
 
@@ -21,6 +21,10 @@ pub enum ApiError {
     PayloadTooLarge(String),
     #[error("{0}")]
     InsufficientCredits(String),
+    /// Over the client's create rate or queued cap (issue #16): 429 with `Retry-After` and the
+    /// `RateLimit-*` headers on every face.
+    #[error("{}", .0.message)]
+    RateLimited(Box<crate::limits::Refusal>),
     /// The database is unreachable: the client should retry shortly.
     #[error("service temporarily unavailable")]
     Unavailable,
@@ -37,9 +41,27 @@ impl ApiError {
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::InsufficientCredits(_) => StatusCode::PAYMENT_REQUIRED,
+            Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
+    }
+
+    /// The headers every face's answer to this error carries: when to retry, and the
+    /// client's quota after a rate refusal.
+    pub fn headers(&self) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        match self {
+            Self::Unavailable => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            }
+            Self::RateLimited(refusal) => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(refusal.retry_after));
+                refusal.quota.write(&mut headers);
+            }
+            _ => {}
+        }
+        headers
     }
 }
 
@@ -88,24 +110,17 @@ impl IntoResponse for ApiError {
         let status = self.status();
         let mut response = (
             status,
+            self.headers(),
             Json(ErrorBody {
                 error: self.to_string(),
             }),
         )
             .into_response();
-        match self {
-            Self::Unavailable => {
-                response
-                    .headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
-            }
-            // The cause travels to the logging middleware, never into the body.
-            Self::Internal(err) => {
-                response
-                    .extensions_mut()
-                    .insert(ErrorDetail(format!("{err:#}")));
-            }
-            _ => {}
+        // The cause travels to the logging middleware, never into the body.
+        if let Self::Internal(err) = self {
+            response
+                .extensions_mut()
+                .insert(ErrorDetail(format!("{err:#}")));
         }
         response
     }

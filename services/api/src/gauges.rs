@@ -4,12 +4,18 @@
 //! published over an hour ago, which nothing reads again.
 
 use atelier_kit::metrics::{SAMPLE_EVERY, metrics};
+use std::collections::HashSet;
+
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
+
+/// A client's jobs of one capability in one status: the labels of `atelier_client_jobs`.
+type ClientCount = (String, String, String);
 
 /// Samples until cancelled. On error: keeps the last values and tries again next tick.
 pub async fn sample(pool: PgPool, max_connections: u32, shutdown: CancellationToken) {
     let mut interval = tokio::time::interval(SAMPLE_EVERY);
+    let mut seen = HashSet::new();
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -18,6 +24,9 @@ pub async fn sample(pool: PgPool, max_connections: u32, shutdown: CancellationTo
         metrics().db_pool("api", pool.size(), pool.num_idle(), max_connections);
         if let Err(err) = sample_database(&pool).await {
             tracing::debug!(error = %err, "gauges not sampled");
+        }
+        if let Err(err) = sample_clients(&pool, &mut seen).await {
+            tracing::debug!(error = %err, "client gauges not sampled");
         }
     }
 }
@@ -48,5 +57,26 @@ async fn sample_database(pool: &PgPool) -> sqlx::Result<()> {
     )
     .execute(pool)
     .await?;
+    Ok(())
+}
+
+/// Queued and running jobs per client and capability (issue #16). A count that fell to
+/// nothing since the last tick is set to 0, not left at its last value.
+async fn sample_clients(pool: &PgPool, seen: &mut HashSet<ClientCount>) -> sqlx::Result<()> {
+    let counts: Vec<(String, String, String, i64)> = sqlx::query_as(
+        "SELECT client_id, capability, status, count(*) FROM jobs
+         WHERE status IN ('queued', 'running') GROUP BY client_id, capability, status",
+    )
+    .fetch_all(pool)
+    .await?;
+    let mut now = HashSet::new();
+    for (client, capability, status, count) in counts {
+        metrics().client_jobs(&client, &capability, &status, count);
+        now.insert((client, capability, status));
+    }
+    for (client, capability, status) in seen.difference(&now) {
+        metrics().client_jobs(client, capability, status, 0);
+    }
+    *seen = now;
     Ok(())
 }

@@ -58,6 +58,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/v1/assets/{id}/download", get(assets::download))
         .route("/api/v1/credits", get(credits_statement))
+        .route("/api/v1/limits", get(crate::limits::route::limits))
         .route("/api/v1/tasks/create", post(tasks::create))
         .route("/api/v1/tasks/{task_id}", get(tasks::get))
         .route("/api/v1/tasks/{task_id}/cancel", post(tasks::cancel))

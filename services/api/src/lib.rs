@@ -10,6 +10,7 @@ pub mod config;
 pub mod credits;
 pub mod db;
 pub mod dispatch;
+pub mod dispatcher;
 pub mod edge;
 pub mod error;
 pub mod faces;
@@ -17,6 +18,7 @@ pub mod gauges;
 pub mod http;
 pub mod jobs;
 pub mod lifecycle;
+pub mod limits;
 pub mod openapi;
 pub mod outbox;
 pub mod presence;
@@ -50,6 +52,8 @@ pub struct AppState {
     pub guard: atelier_netguard::GuardedClient,
     /// What the creations face offers: voices and fonts found at start-up, prices.
     pub offer: Arc<faces::creations::Offer>,
+    /// Wakes this replica's dispatcher: work was accepted, or a place in flight came free.
+    pub wake: dispatcher::Wake,
 }
 
 /// Connects, migrates, installs bootstrap keys, then serves HTTP on `listener` and runs
@@ -105,6 +109,7 @@ pub async fn run(
         storage,
         presence: presence::Presence::default(),
         offer: Arc::new(offer),
+        wake: dispatcher::Wake::default(),
     };
     let tasks = TaskTracker::new();
     tasks.spawn(outbox::relay(
@@ -113,6 +118,7 @@ pub async fn run(
         names.clone(),
         shutdown.clone(),
     ));
+    tasks.spawn(dispatcher::run(state.clone(), shutdown.clone()));
     tasks.spawn(projector::run(state.clone(), shutdown.clone()));
     tasks.spawn(recovery::run(state.clone(), shutdown.clone()));
     tasks.spawn(assets::retention(state.clone(), shutdown.clone()));

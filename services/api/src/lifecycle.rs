@@ -242,8 +242,9 @@ pub struct Claimant<'a> {
     pub dispatch_seq: i32,
 }
 
-/// Starts an attempt. Only the job's current dispatch can claim it (an older duplicate
-/// left in the stream, or a retry's dispatch before its delay, changes nothing), and only
+/// Starts an attempt. Only the job's current dispatch, released by the dispatcher, can claim it (an
+/// older duplicate left in the stream, or a retry's dispatch before its delay, changes
+/// nothing), and only
 /// while the job is queued with attempts left, or — the same claim asked again because
 /// its reply was lost — while the job is running under a lease granted to this very worker
 /// for this very dispatch and not yet reported on (`current_step` is still `claimed`). That
@@ -271,7 +272,7 @@ pub async fn claim(
                 lease_holder = $3, started_at = COALESCE(started_at, now()),
                 heartbeat_at = now(), updated_at = now(),
                 current_step = 'claimed', error_code = NULL, error_message = NULL
-         WHERE id = $1 AND dispatch_seq = $4 AND dispatched_at <= now()
+         WHERE id = $1 AND dispatch_seq = $4 AND released_seq = $4 AND dispatched_at <= now()
            AND ((status = 'queued' AND attempt < max_attempts)
                 OR (status = 'running' AND lease_holder = $3 AND current_step = 'claimed'))
          RETURNING lease_token, client_id, capability, params, attempt, max_attempts, upstream,
@@ -342,37 +343,30 @@ pub async fn progress(
     Ok(done.rows_affected() == 1)
 }
 
-/// A retryable failure with attempts left: back to `queued`, with its next dispatch
-/// waiting in the outbox until the retry delay has passed. The worker acks its message, so
+/// A retryable failure with attempts left: back to `queued` with a new dispatch, which the
+/// dispatcher releases once the retry delay has passed. The worker acks its message, so
 /// nothing sits in the work stream meanwhile and no delivery budget is spent on waiting.
 pub async fn release(
     tx: &mut Transaction<'_, Postgres>,
-    names: &Names,
     job_id: &str,
     lease_token: &str,
     code: &str,
     message: &str,
     retry_in: Duration,
 ) -> sqlx::Result<bool> {
-    let released: Option<(String, i32)> = sqlx::query_as(
+    let released = sqlx::query(
         "UPDATE jobs SET status = 'queued', lease_token = NULL, heartbeat_at = NULL,
                 error_code = $3, error_message = $4, current_step = 'retrying',
                 dispatch_seq = dispatch_seq + 1, dispatched_at = now() + $5,
                 updated_at = now()
-         WHERE id = $1 AND lease_token = $2 AND status = 'running'
-         RETURNING capability, dispatch_seq",
+         WHERE id = $1 AND lease_token = $2 AND status = 'running'",
     )
     .bind(job_id)
     .bind(lease_token)
     .bind(code)
     .bind(message)
     .bind(retry_in)
-    .fetch_optional(&mut **tx)
+    .execute(&mut **tx)
     .await?;
-    let Some((capability, seq)) = released else {
-        return Ok(false);
-    };
-    let job = JobId::from_trusted(job_id.to_owned());
-    dispatch::enqueue_after(tx, names, &job, &capability, seq, retry_in).await?;
-    Ok(true)
+    Ok(released.rows_affected() == 1)
 }

@@ -236,17 +236,11 @@ async fn apply(state: &AppState, event: JobEvent) -> anyhow::Result<()> {
         Kind::Released(r) => {
             let mut tx = state.pool.begin().await?;
             let retry_in = Duration::from_millis(u64::from(r.retry_in_ms));
-            let released = lifecycle::release(
-                &mut tx,
-                &state.names,
-                job,
-                lease,
-                &r.code,
-                &r.message,
-                retry_in,
-            )
-            .await?;
+            let released =
+                lifecycle::release(&mut tx, job, lease, &r.code, &r.message, retry_in).await?;
             tx.commit().await?;
+            // Its slot in flight is free; the retry is released once its delay has passed.
+            state.wake.now();
             released
         }
         Kind::Upstream(u) => lifecycle::record_upstream(&state.pool, job, lease, &u).await?,
@@ -287,6 +281,8 @@ async fn finish(
     .await?;
     tx.commit().await?;
     if let Some(job) = &finished {
+        // A client's slot under its concurrency cap is free.
+        state.wake.now();
         metrics().job_finished(&job.capability, &job.status);
         tracing::info!(status = %job.status, "job finished");
     }

@@ -134,10 +134,12 @@ pub async fn tick(state: &AppState, heartbeat_cutoff: Option<&str>) -> anyhow::R
     };
     if let Some(cutoff) = heartbeat_cutoff {
         ended.extend(end_all(state, &mut tx, Fence::StaleOnLastAttempt(cutoff), &lost).await?);
-        requeue_silent(state, &mut tx, cutoff).await?;
+        requeue_silent(&mut tx, cutoff).await?;
     }
     redispatch_unclaimed(state, &mut tx).await?;
     tx.commit().await?;
+    // Re-queued jobs wait for a release; ended ones free their clients' slots.
+    state.wake.now();
     for job in expired.iter().chain(&ended) {
         metrics().job_finished(&job.capability, &job.status);
     }
@@ -204,12 +206,8 @@ fn in_job_trace(name: &'static str, job: &str, traceparent: Option<&str>) -> tra
 }
 
 /// Running jobs whose worker went silent (killed, partitioned) go back to the queue with
-/// a fresh dispatch while attempts remain.
-async fn requeue_silent(
-    state: &AppState,
-    tx: &mut Transaction<'_, Postgres>,
-    cutoff: &str,
-) -> anyhow::Result<()> {
+/// a fresh dispatch, for the dispatcher to release, while attempts remain.
+async fn requeue_silent(tx: &mut Transaction<'_, Postgres>, cutoff: &str) -> anyhow::Result<()> {
     let rows: Vec<(String, String, i32, Option<String>)> = sqlx::query_as(
         "UPDATE jobs SET status = 'queued', lease_token = NULL, heartbeat_at = NULL,
                 dispatch_seq = dispatch_seq + 1, dispatched_at = now(),
@@ -221,30 +219,27 @@ async fn requeue_silent(
     .bind(cutoff)
     .fetch_all(&mut **tx)
     .await?;
-    for (id, capability, seq, traceparent) in rows {
+    for (id, _, _, traceparent) in rows {
         let span = in_job_trace("job.requeue", &id, traceparent.as_deref());
-        let id = JobId::from_trusted(id);
-        async {
-            tracing::warn!("silent running job re-queued");
-            dispatch::enqueue(tx, &state.names, &id, &capability, seq).await
-        }
-        .instrument(span)
-        .await?;
+        span.in_scope(|| tracing::warn!("silent running job re-queued"));
     }
     Ok(())
 }
 
-/// Queued jobs not claimed in time are dispatched again, backing off (doubling, capped at
-/// 32x) so a capability with no worker running does not fill its stream.
+/// Released jobs not claimed in time are dispatched again, backing off (doubling, capped at
+/// 32x) so a capability with no worker running does not fill its stream. The new dispatch
+/// takes the old one's place in flight (it is released at once): jobs still waiting for the
+/// dispatcher are not this path's.
 async fn redispatch_unclaimed(
     state: &AppState,
     tx: &mut Transaction<'_, Postgres>,
 ) -> anyhow::Result<()> {
     let rows: Vec<(String, String, i32, Option<String>)> = sqlx::query_as(AssertSqlSafe(format!(
-        "UPDATE jobs SET dispatch_seq = dispatch_seq + 1, dispatched_at = now(), updated_at = now()
+        "UPDATE jobs SET dispatch_seq = dispatch_seq + 1, released_seq = dispatch_seq + 1,
+                dispatched_at = now(), updated_at = now()
          WHERE id IN (
              SELECT id FROM jobs
-             WHERE status = 'queued'
+             WHERE status = 'queued' AND released_seq = dispatch_seq
                AND dispatched_at < now() - $1 * power(2, least(dispatch_seq - 1, 5))
              ORDER BY id LIMIT {BATCH} FOR UPDATE SKIP LOCKED)
          RETURNING id, capability, dispatch_seq, traceparent"

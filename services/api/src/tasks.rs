@@ -64,7 +64,8 @@ pub(crate) fn from_api_error(err: ApiError) -> Response {
         | ApiError::InsufficientCredits(msg) => refused(msg),
         other => {
             let message = other.to_string();
-            let mut response = answer(status, 0, message, Value::Null);
+            let mut response =
+                (other.headers(), answer(status, 0, message, Value::Null)).into_response();
             // Keep the cause for the request log, as the native face does.
             if let ApiError::Internal(source) = other {
                 response
@@ -219,12 +220,17 @@ pub async fn create(
         Err(err) => return from_api_error(err),
     };
     match store::create_detached(state, new).await {
-        Ok(Created::New(row) | Created::Reused(row)) => answer(
-            StatusCode::OK,
-            200,
-            "提交成功,等待生成",
-            json!({"task_id": row.id, "request_id": request_id.0, "credits": row.credits}),
-        ),
+        Ok(created) => {
+            let quota = created.quota_headers();
+            let (Created::New(row, _) | Created::Reused(row)) = created;
+            let data =
+                json!({"task_id": row.id, "request_id": request_id.0, "credits": row.credits});
+            (
+                quota,
+                answer(StatusCode::OK, 200, "提交成功,等待生成", data),
+            )
+                .into_response()
+        }
         Err(err) => from_api_error(err),
     }
 }

@@ -57,6 +57,9 @@ pub struct Metrics {
     jobs_cancelled: Family<Labels, Counter>,
     outbox_parked: Counter,
     orphans_deleted: Family<Labels, Counter>,
+    creates_refused: Family<Labels, Counter>,
+    client_jobs: Family<Labels, Gauge>,
+    dispatch_wait: Family<Labels, Histogram, Seconds>,
 }
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
@@ -93,6 +96,9 @@ impl Metrics {
             jobs_cancelled: Family::default(),
             outbox_parked: Counter::default(),
             orphans_deleted: Family::default(),
+            creates_refused: Family::default(),
+            client_jobs: Family::default(),
+            dispatch_wait: Family::new_with_constructor(Seconds),
         };
         let r = &mut registry;
         r.register(
@@ -205,6 +211,21 @@ impl Metrics {
             "Objects (kind object) and multipart uploads (kind multipart_upload) no asset row accounted for, removed by the orphan sweep",
             metrics.orphans_deleted.clone(),
         );
+        r.register(
+            "atelier_creates_refused",
+            "Job creations refused with a 429, by client and reason (rate, queued)",
+            metrics.creates_refused.clone(),
+        );
+        r.register(
+            "atelier_client_jobs",
+            "Jobs queued or running, by client, capability and status",
+            metrics.client_jobs.clone(),
+        );
+        r.register(
+            "atelier_dispatch_wait_seconds",
+            "From a job due (accepted, or its retry delay over) to its dispatch released to the work stream, by client and capability",
+            metrics.dispatch_wait.clone(),
+        );
         metrics.registry = registry;
         metrics
     }
@@ -280,6 +301,38 @@ impl Metrics {
 
     pub fn outbox_parked(&self) {
         self.outbox_parked.inc();
+    }
+
+    /// A create refused for `reason`: `rate` (the token bucket) or `queued` (the cap). Clients
+    /// are a bounded label: the deployment's API keys.
+    pub fn create_refused(&self, client: &str, reason: &str) {
+        self.creates_refused
+            .get_or_create(&vec![
+                ("client", client.to_owned()),
+                ("reason", reason.to_owned()),
+            ])
+            .inc();
+    }
+
+    /// How long a job waited for the fair dispatcher to release it.
+    pub fn dispatch_waited(&self, client: &str, capability: &str, waited: Duration) {
+        self.dispatch_wait
+            .get_or_create(&vec![
+                ("client", client.to_owned()),
+                ("capability", capability.to_owned()),
+            ])
+            .observe(waited.as_secs_f64());
+    }
+
+    /// A client's jobs in `status` (`queued`, `running`) for `capability`.
+    pub fn client_jobs(&self, client: &str, capability: &str, status: &str, count: i64) {
+        self.client_jobs
+            .get_or_create(&vec![
+                ("client", client.to_owned()),
+                ("capability", capability.to_owned()),
+                ("status", status.to_owned()),
+            ])
+            .set(count);
     }
 
     /// `kind`: `object` (deleted) or `multipart_upload` (aborted).

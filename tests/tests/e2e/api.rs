@@ -99,6 +99,17 @@ async fn another_clients_ids_are_404_on_every_route() {
     .execute(&sandbox.pool)
     .await
     .unwrap();
+    // Its object, so alpha's own download is found (a vanished object is a 404 too).
+    sandbox
+        .storage
+        .client
+        .put_object()
+        .bucket(&sandbox.storage.bucket)
+        .key("outputs/alpha/x/1/0.png")
+        .body(b"png".to_vec().into())
+        .send()
+        .await
+        .unwrap();
 
     for path in [
         format!("/api/v1/jobs/{job_id}"),

@@ -194,6 +194,7 @@ async fn a_result_the_database_refuses_fails_the_job_with_the_reason() {
     let job_id = created["job"]["id"].as_str().unwrap().to_owned();
 
     // No worker runs: the test claims the job as one would, then reports its result.
+    sandbox.wait_released(&job_id, 1).await;
     let names = Names::new(&sandbox.prefix);
     let nats = async_nats::connect(&sandbox.nats_url).await.unwrap();
     let claim = ClaimRequest {

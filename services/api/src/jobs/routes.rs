@@ -112,7 +112,7 @@ pub async fn create(
     Extension(request_id): Extension<RequestId>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<(StatusCode, Json<JobEnvelope>), ApiError> {
+) -> Result<(StatusCode, HeaderMap, Json<JobEnvelope>), ApiError> {
     let idempotency_key = idempotency_key(&headers)?;
     let (value, request) = parse_body(&body)?;
     let policy = atelier_netguard::NetPolicy {
@@ -136,9 +136,11 @@ pub async fn create(
     let hash = store::request_hash(&value);
     let new = NewJob::native(caller.client, &request, hash, idempotency_key, request_id.0)?;
     let created = store::create_detached(state, new).await?;
+    let quota = created.quota_headers();
     Ok(match created {
-        Created::New(row) => (
+        Created::New(row, _) => (
             StatusCode::CREATED,
+            quota,
             Json(JobEnvelope {
                 job: row.into(),
                 reused: false,
@@ -146,6 +148,7 @@ pub async fn create(
         ),
         Created::Reused(row) => (
             StatusCode::OK,
+            quota,
             Json(JobEnvelope {
                 job: row.into(),
                 reused: true,

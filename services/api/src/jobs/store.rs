@@ -1,4 +1,4 @@
-//! Job reads and the accepting write: the job row and its dispatch message in one
+//! Job reads and the accepting write: the job row, its admission and its charge in one
 //! transaction, with Idempotency-Key reuse decided by the database's unique constraint.
 
 use atelier_kit::{
@@ -17,11 +17,28 @@ use super::{
     request::CreateJobRequest,
     view::{JOB_COLUMNS, JobRow},
 };
-use crate::{AppState, credits, dispatch::Dispatch, error::ApiError};
+use crate::{
+    AppState, credits,
+    error::ApiError,
+    limits::{self, Quota},
+};
+use axum::http::HeaderMap;
 
 pub enum Created {
-    New(JobRow),
+    /// A new job, and the client's create quota after it.
+    New(JobRow, Quota),
     Reused(JobRow),
+}
+
+impl Created {
+    /// The `RateLimit-*` headers of the answer; a reused job took nothing from the quota.
+    pub fn quota_headers(&self) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        if let Self::New(_, quota) = self {
+            quota.write(&mut headers);
+        }
+        headers
+    }
 }
 
 /// SHA-256 of the request as parsed; serde_json maps keep keys sorted, so the same
@@ -74,44 +91,36 @@ impl NewJob {
     }
 }
 
-/// Inserts the job, its dispatch and (for a priced job) its charge atomically, or returns the job an
-/// earlier request with the same Idempotency-Key created.
+/// Inserts the job and (for a priced job) its charge atomically, within the
+/// client's limits, or returns the job an earlier request with the same Idempotency-Key created.
 pub async fn create(state: &AppState, new: &NewJob) -> Result<Created, ApiError> {
     let id = JobId::generate();
     let span = tracing::info_span!("job.accept", job.id = %id, client.id = %new.client,
         capability = %new.capability);
     let created = accept(state, new, id).instrument(span).await?;
-    if let Created::New(job) = &created {
+    if let Created::New(job, _) = &created {
         metrics().job_created(&job.capability);
     }
     Ok(created)
 }
 
-/// The accepting statement: the job row and its first dispatch in the outbox, written
-/// together by one statement (one round trip, atomic without an explicit transaction).
-/// When the Idempotency-Key is already taken it writes nothing and returns no row.
+/// The accepting statement: the job row, queued; its first dispatch is the dispatcher's to
+/// release. When the Idempotency-Key is already taken it writes nothing and returns no row.
 static ACCEPT: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "WITH job AS (
-             INSERT INTO jobs (id, client_id, capability, status, params, webhook_url,
-                               idempotency_key, request_hash, max_attempts, expires_at,
-                               model_id, credits, request_id, trace_id, traceparent)
-             VALUES ($1, $2, $3, 'queued', $4, $5, $6, $7, $8, now() + $9, $10, $11, $12,
-                     $13, $14)
-             ON CONFLICT (client_id, idempotency_key) DO NOTHING
-             RETURNING {JOB_COLUMNS}
-         ), dispatch AS (
-             INSERT INTO outbox (subject, msg_id, payload, available_at, traceparent)
-             SELECT $15, $16, $17, now(), $14 FROM job
-         )
-         SELECT * FROM job"
+        "INSERT INTO jobs (id, client_id, capability, status, params, webhook_url,
+                           idempotency_key, request_hash, max_attempts, expires_at,
+                           model_id, credits, request_id, trace_id, traceparent)
+         VALUES ($1, $2, $3, 'queued', $4, $5, $6, $7, $8, now() + $9, $10, $11, $12,
+                 $13, $14)
+         ON CONFLICT (client_id, idempotency_key) DO NOTHING
+         RETURNING {JOB_COLUMNS}"
     )
 });
 
 async fn accept(state: &AppState, new: &NewJob, id: JobId) -> Result<Created, ApiError> {
     let (client, hash) = (&new.client, &new.hash);
     let idempotency_key = new.idempotency_key.as_deref();
-    let dispatch = Dispatch::new(&state.names, &id, &new.capability, 1);
     // The job's trace is the accepting request's; without tracing installed it still gets one.
     let trace_id = telemetry::current_trace_id().unwrap_or_else(new_trace_id);
     let traceparent = telemetry::current_traceparent();
@@ -129,16 +138,16 @@ async fn accept(state: &AppState, new: &NewJob, id: JobId) -> Result<Created, Ap
         .bind(new.credits)
         .bind(&new.request_id)
         .bind(&trace_id)
-        .bind(&traceparent)
-        .bind(&dispatch.subject)
-        .bind(&dispatch.msg_id)
-        .bind(&dispatch.payload);
+        .bind(&traceparent);
 
-    let inserted = if new.credits > 0 || new.creation.is_some() {
-        // A priced job is charged, and a creation recorded, in the transaction that accepts it.
-        let mut tx = state.pool.begin().await?;
-        let inserted = statement.fetch_optional(&mut *tx).await?;
-        if inserted.is_some() {
+    // The job is admitted, charged if priced, and its creation recorded, in the transaction
+    // that accepts it: a refusal anywhere writes nothing. The insert comes first so that a
+    // reused Idempotency-Key answers its job even to a client over its limits.
+    let mut tx = state.pool.begin().await?;
+    let inserted = statement.fetch_optional(&mut *tx).await?;
+    let inserted = match inserted {
+        Some(job) => {
+            let quota = limits::admit(&mut tx, &state.config.limits.of(client), client).await?;
             if new.credits > 0 {
                 credits::charge(&mut tx, client.as_str(), id.as_str(), new.credits)
                     .await
@@ -158,13 +167,16 @@ async fn accept(state: &AppState, new: &NewJob, id: JobId) -> Result<Created, Ap
                     .await?;
             }
             tx.commit().await?;
+            Some((job, quota))
         }
-        inserted
-    } else {
-        statement.fetch_optional(&state.pool).await?
+        None => {
+            tx.rollback().await?;
+            None
+        }
     };
-    if let Some(job) = inserted {
-        return Ok(Created::New(job));
+    if let Some((job, quota)) = inserted {
+        state.wake.now();
+        return Ok(Created::New(job, quota));
     }
 
     let key = idempotency_key.unwrap_or_default();

@@ -202,6 +202,11 @@ async fn a_lease_belongs_to_the_worker_that_claimed_it_and_a_back_off_is_kept() 
         job_id: job_id.clone(),
     };
 
+    sandbox.wait_released(&job_id, 1).await;
+    // A dispatch that is not the job's, for a job never claimed yet: refused, not deferred
+    // (its message is dropped rather than asked again until its deliveries run out).
+    let (retry_later, reason) = claimer.denied("w0", 7).await;
+    assert!(!retry_later, "{reason}");
     let first = claimer.granted("w1", 1).await;
     let again = claimer.granted("w1", 1).await;
     assert_eq!(

@@ -324,7 +324,7 @@ pub async fn create(
     Extension(request_id): Extension<RequestId>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<(StatusCode, Json<Value>), CreationError> {
+) -> Result<(StatusCode, HeaderMap, Json<Value>), CreationError> {
     let caller = caller?;
     let idempotency_key = idempotency_key(&headers)?;
     let value: Value = serde_json::from_slice(&body)
@@ -347,8 +347,10 @@ pub async fn create(
         request_id: request_id.0,
         creation: Some(accepted.kind.to_owned()),
     };
-    let (status, row) = match store::create_detached(state.clone(), new).await? {
-        Created::New(row) => (StatusCode::CREATED, row),
+    let created = store::create_detached(state.clone(), new).await?;
+    let quota = created.quota_headers();
+    let (status, row) = match created {
+        Created::New(row, _) => (StatusCode::CREATED, row),
         Created::Reused(row) => (StatusCode::OK, row),
     };
     let creation = CreationRow::of_job(&state.pool, &caller.client, &row.id)
@@ -356,7 +358,7 @@ pub async fn create(
         .ok_or_else(|| CreationError::not_found("creation"))?;
     let mut answer = view::summary(&creation, &row);
     answer["reused"] = Value::Bool(status == StatusCode::OK);
-    Ok((status, Json(answer)))
+    Ok((status, quota, Json(answer)))
 }
 
 #[cfg(test)]

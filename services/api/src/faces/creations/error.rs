@@ -4,7 +4,7 @@
 
 use axum::{
     Json,
-    http::{HeaderValue, StatusCode, header},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
 use serde::Serialize;
@@ -13,6 +13,7 @@ use utoipa::ToSchema;
 use crate::error::{ApiError, ErrorDetail};
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = CreationErrorDetail)]
 pub struct Detail {
     /// `invalid_api_key`, `validation_failed`, `insufficient_credits`, `not_found`,
     /// `idempotency_conflict`, `job_not_cancellable`, `rate_limited`, `unavailable`, `internal`.
@@ -27,7 +28,9 @@ pub struct Detail {
     pub status: Option<String>,
 }
 
+/// Named apart from the native `ErrorBody`: both faces share one document.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = CreationErrorBody)]
 pub struct ErrorBody {
     pub detail: Detail,
 }
@@ -42,6 +45,8 @@ struct Inner {
     detail: Detail,
     /// The cause of a server error, for the request log only.
     cause: Option<String>,
+    /// `Retry-After` and the `RateLimit-*` headers of a refusal.
+    headers: HeaderMap,
 }
 
 impl CreationError {
@@ -56,6 +61,7 @@ impl CreationError {
                 status: None,
             },
             cause: None,
+            headers: HeaderMap::new(),
         }))
     }
 
@@ -97,7 +103,8 @@ impl CreationError {
 impl From<ApiError> for CreationError {
     fn from(err: ApiError) -> Self {
         let status = err.status();
-        match err {
+        let headers = err.headers();
+        let mut answer = match err {
             ApiError::BadRequest(message) => {
                 let field = message
                     .split(':')
@@ -117,12 +124,15 @@ impl From<ApiError> for CreationError {
             ApiError::Unavailable => {
                 Self::new(status, "unavailable", "service temporarily unavailable")
             }
+            ApiError::RateLimited(refusal) => Self::new(status, "rate_limited", refusal.message),
             ApiError::Internal(cause) => {
                 let mut err = Self::new(status, "internal", "internal server error");
                 err.0.cause = Some(format!("{cause:#}"));
                 err
             }
-        }
+        };
+        answer.0.headers = headers;
+        answer
     }
 }
 
@@ -144,18 +154,14 @@ impl IntoResponse for CreationError {
             status,
             detail,
             cause,
+            headers,
         } = *self.0;
-        let mut response = (status, Json(ErrorBody { detail })).into_response();
+        let mut response = (status, headers, Json(ErrorBody { detail })).into_response();
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("ApiKey header=\"X-KGP-Api-Key\""),
             );
-        }
-        if status == StatusCode::SERVICE_UNAVAILABLE {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
         }
         if let Some(cause) = cause {
             response.extensions_mut().insert(ErrorDetail(cause));

@@ -8,7 +8,7 @@ use crate::{AppState, auth::Caller, credits, error::ApiError};
 
 /// Who the key belongs to, that it can create, its credits and the limits in force.
 #[utoipa::path(get, path = "/openapi/v1/me", tag = "creations",
-    responses((status = 200, description = "client_id, api_key {kind, can_create}, credits, limits", body = Object),
+    responses((status = 200, description = "client_id, api_key {kind, can_create}, credits, limits, usage (as GET /api/v1/limits)", body = Object),
               (status = 401, body = super::error::ErrorBody)))]
 pub async fn me(
     State(state): State<AppState>,
@@ -19,6 +19,8 @@ pub async fn me(
         .await?
         .balance;
     let config = &state.config;
+    let limits = config.limits.of(&caller.client);
+    let usage = crate::limits::route::view(&state.pool, &caller.client, &limits).await?;
     Ok(Json(json!({
         "client_id": caller.client.as_str(),
         "user_id": caller.client.as_str(),
@@ -32,9 +34,13 @@ pub async fn me(
             "job_ttl_seconds": config.job_ttl.as_secs(),
             "run_timeout_seconds": config.run_timeout.as_secs(),
             "max_attempts": config.max_attempts,
-            // Per-client rate limits and concurrency caps are not enforced yet.
-            "requests_per_minute": null,
+            // Creations a minute, sustained (the create bucket, shared by every face).
+            "requests_per_minute": limits.bucket.rate * 60.0,
+            "max_queued_jobs": limits.max_queued,
+            // Per-client concurrency caps are not enforced yet (issue #16).
             "max_concurrent_jobs": null,
         },
+        // Where the client stands: GET /api/v1/limits's answer.
+        "usage": usage,
     })))
 }
