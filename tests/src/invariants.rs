@@ -9,8 +9,9 @@ use crate::sandbox::Sandbox;
 
 impl Sandbox {
     /// The invariants of DESIGN §11, checked once every job has ended:
-    /// I1 every job that ran was released, and every release has its dispatch row (a job
-    /// cancelled or expired while it waited for the fair dispatcher never had one);
+    /// I1 every job that ran was released, every release has its dispatch row (a job
+    /// cancelled or expired while it waited for the fair dispatcher never had one), and no
+    /// dispatch was written twice;
     /// I2 none is left queued or running;
     /// I3 outputs exist in S3 with their recorded size and hash, under their client;
     /// I4 the terminal state is recorded once (finished_at set with no running lease);
@@ -29,6 +30,17 @@ impl Sandbox {
         assert!(
             orphans.is_empty(),
             "I1: jobs run or released without their dispatch row: {orphans:?}"
+        );
+        // Several replicas release dispatches: each is written once.
+        let twice: Vec<String> = sqlx::query_scalar(
+            "SELECT msg_id FROM outbox WHERE msg_id LIKE 'job_%' GROUP BY msg_id HAVING count(*) > 1",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .expect("I1 query");
+        assert!(
+            twice.is_empty(),
+            "I1: dispatches written more than once: {twice:?}"
         );
         let active: Vec<String> =
             sqlx::query_scalar("SELECT id FROM jobs WHERE status IN ('queued', 'running')")

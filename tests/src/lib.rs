@@ -6,7 +6,7 @@ mod invariants;
 pub mod otlp;
 pub mod peer;
 pub mod process;
-mod roles;
+pub mod roles;
 pub mod sandbox;
 pub mod verify;
 

@@ -8,8 +8,13 @@ use atelier_kit::{
     config::{NatsConfig, Secret},
     ids::ClientId,
 };
+use tokio::{net::TcpListener, task::JoinHandle};
+use tokio_util::sync::CancellationToken;
 
-use crate::sandbox::{Sandbox, WEBHOOK_SECRET};
+use crate::{
+    sandbox::{Sandbox, WEBHOOK_SECRET},
+    wait_until,
+};
 
 impl Sandbox {
     fn nats(&self) -> NatsConfig {
@@ -150,5 +155,53 @@ impl Sandbox {
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
         .collect()
+    }
+}
+
+/// An api run in this process with a configuration of the scenario's own, stopped (and
+/// restarted) by the scenario, on the sandbox's database, streams and bucket: a second
+/// replica beside the sandbox's, or an api with other settings.
+pub struct ApiReplica {
+    pub base: String,
+    shutdown: CancellationToken,
+    role: JoinHandle<()>,
+}
+
+impl ApiReplica {
+    pub async fn start(config: ApiConfig) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("binding the api");
+        let base = format!("http://{}", listener.local_addr().expect("api address"));
+        let shutdown = CancellationToken::new();
+        let token = shutdown.clone();
+        let role = tokio::spawn(async move {
+            atelier_api::run(config, listener, token)
+                .await
+                .expect("the api role");
+        });
+        let http = reqwest::Client::new();
+        wait_until("the api to be ready", Duration::from_secs(30), || {
+            let (http, url) = (http.clone(), format!("{base}/readyz"));
+            async move {
+                let ready = http.get(url).send().await;
+                ready.is_ok_and(|r| r.status().is_success()).then_some(())
+            }
+        })
+        .await;
+        Self {
+            base,
+            shutdown,
+            role,
+        }
+    }
+
+    /// Stops the api as a deploy does (graceful shutdown) and waits for it to end.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        tokio::time::timeout(Duration::from_secs(30), self.role)
+            .await
+            .expect("the api stops within 30 s")
+            .expect("the api role ended cleanly");
     }
 }

@@ -134,7 +134,10 @@ async fn run(args: &Args, two_tenants: bool) -> Value {
             },
             args.backlog,
         );
-        tokio::spawn(async move { submit_all(&http, &url, &alpha, count).await })
+        tokio::spawn(async move {
+            let accepted = submit_all(&http, &url, &alpha, count).await;
+            (accepted, started.elapsed())
+        })
     };
     let mut b_sent = 0;
     if two_tenants {
@@ -144,8 +147,7 @@ async fn run(args: &Args, two_tenants: bool) -> Value {
             b_sent += submit_all(&http, &url, &sandbox.beta, 1).await;
         }
     }
-    let a_accepted = backlog.await.expect("backlog task");
-    let accepted_in = started.elapsed();
+    let (a_accepted, accepted_in) = backlog.await.expect("backlog task");
 
     let deadline = Instant::now() + Duration::from_secs(600);
     let rows: Vec<Row> = loop {

@@ -7,6 +7,7 @@ use std::time::Duration;
 use atelier_api::limits::{ClientLimits, Limits};
 use atelier_tests::{
     gradient_png,
+    roles::ApiReplica,
     sandbox::{Client, Sandbox, Settings},
     wait_until,
 };
@@ -39,13 +40,22 @@ impl Engine for Paced {
     }
 }
 
-async fn submit(sandbox: &Sandbox, client: &Client, count: usize) -> Vec<String> {
+/// Creates `count` jobs for `client`, through each of `apis` (base URLs) in turn.
+async fn submit(sandbox: &Sandbox, apis: &[&str], client: &Client, count: usize) -> Vec<String> {
     let mut ids = Vec::with_capacity(count);
     for n in 0..count {
         let body = json!({"capability": "image.generate", "prompt": format!("job {n}"),
                           "width": 64, "height": 64});
-        let (status, created) = sandbox.post_job(client, &body, None).await;
-        assert_eq!(status, StatusCode::CREATED, "{created}");
+        let response = sandbox
+            .http
+            .post(format!("{}/api/v1/jobs", apis[n % apis.len()]))
+            .bearer_auth(&client.key)
+            .json(&body)
+            .send()
+            .await
+            .expect("creating a job");
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let created: serde_json::Value = response.json().await.expect("the created job");
         ids.push(created["job"]["id"].as_str().unwrap().to_owned());
     }
     ids
@@ -77,9 +87,10 @@ async fn wait_all_succeeded(sandbox: &Sandbox, client: &Client, ids: &[String]) 
     }
 }
 
-/// alpha may run 2 image.generate jobs at once; three workers offer 6 slots. A burst of 16
-/// jobs: never more than 2 of alpha's running (sampled from the database throughout), the
-/// cap reached, and every job succeeds — the rest waited queued, none was refused.
+/// alpha may run 2 image.generate jobs at once; three workers offer 6 slots, and two api
+/// replicas release dispatches. A burst of 16 jobs through both: never more than 2 of
+/// alpha's running (sampled from the database throughout), the cap reached, every job
+/// succeeds (the rest waited queued, none was refused), and no dispatch was written twice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_concurrency_cap_holds_under_a_burst() {
     let mut sandbox = Sandbox::start(Settings {
@@ -88,11 +99,13 @@ async fn a_concurrency_cap_holds_under_a_burst() {
         ..Settings::default()
     })
     .await;
+    let replica = ApiReplica::start(sandbox.api_config()).await;
     for _ in 0..3 {
         sandbox.spawn_worker_now(Paced(Duration::from_millis(200)));
     }
     let alpha = sandbox.alpha.clone();
-    let ids = submit(&sandbox, &alpha, 16).await;
+    let apis = [sandbox.base.as_str(), replica.base.as_str()];
+    let ids = submit(&sandbox, &apis, &alpha, 16).await;
     let mut most = 0;
     let mut samples = 0;
     loop {
@@ -112,6 +125,7 @@ async fn a_concurrency_cap_holds_under_a_burst() {
     assert_eq!(most, 2, "the cap was never reached");
     wait_all_succeeded(&sandbox, &alpha, &ids).await;
     sandbox.check_invariants().await;
+    replica.stop().await;
     sandbox.teardown().await;
 }
 
@@ -129,12 +143,13 @@ async fn a_second_clients_job_goes_ahead_of_the_first_clients_backlog() {
     .await;
     sandbox.spawn_worker_now(Paced(Duration::from_millis(150)));
     let (alpha, beta) = (sandbox.alpha.clone(), sandbox.beta.clone());
-    let backlog = submit(&sandbox, &alpha, 40).await;
+    let api = [sandbox.base.as_str()];
+    let backlog = submit(&sandbox, &api, &alpha, 40).await;
     wait_until("alpha's jobs to run", Duration::from_secs(30), || async {
         (counts(&sandbox, &alpha).await.1 > 0).then_some(())
     })
     .await;
-    let ahead = submit(&sandbox, &beta, 1).await;
+    let ahead = submit(&sandbox, &api, &beta, 1).await;
     let job = sandbox
         .wait_for_job(
             &beta,

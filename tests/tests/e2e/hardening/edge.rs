@@ -3,55 +3,8 @@
 //! stalled upload is cut, and uploads beyond their cap are shed with `Retry-After`.
 
 use super::*;
-use atelier_api::ApiConfig;
+pub(super) use atelier_tests::roles::ApiReplica as Api;
 use tokio::{io::AsyncWriteExt, task::JoinHandle};
-
-/// An api run in this process with a configuration of the scenario's own, stopped (and
-/// restarted) by the scenario, on the sandbox's database, streams and bucket.
-pub(super) struct Api {
-    pub base: String,
-    shutdown: CancellationToken,
-    role: JoinHandle<()>,
-}
-
-impl Api {
-    pub(super) async fn start(config: ApiConfig) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("binding the api");
-        let base = format!("http://{}", listener.local_addr().expect("api address"));
-        let shutdown = CancellationToken::new();
-        let token = shutdown.clone();
-        let role = tokio::spawn(async move {
-            atelier_api::run(config, listener, token)
-                .await
-                .expect("the api role");
-        });
-        let http = reqwest::Client::new();
-        wait_until("the api to be ready", Duration::from_secs(30), || {
-            let (http, url) = (http.clone(), format!("{base}/readyz"));
-            async move {
-                let ready = http.get(url).send().await;
-                ready.is_ok_and(|r| r.status().is_success()).then_some(())
-            }
-        })
-        .await;
-        Self {
-            base,
-            shutdown,
-            role,
-        }
-    }
-
-    /// Stops the api as a deploy does (graceful shutdown) and waits for it to end.
-    pub(super) async fn stop(self) {
-        self.shutdown.cancel();
-        tokio::time::timeout(Duration::from_secs(30), self.role)
-            .await
-            .expect("the api stops within 30 s")
-            .expect("the api role ended cleanly");
-    }
-}
 
 /// The scenario holds both ends of every connection in this process: make sure the soft
 /// limit on open files allows it (raised up to the hard limit when it does not).
