@@ -23,3 +23,8 @@ UPDATE jobs SET released_seq = dispatch_seq;
 -- The dispatcher's walk: which clients wait for a capability, and their oldest jobs.
 CREATE INDEX jobs_waiting ON jobs (capability, client_id, created_at, id)
     WHERE status = 'queued' AND released_seq < dispatch_seq;
+
+-- What is in flight per client for a capability: released and unclaimed, or running. The
+-- dispatcher counts it at every release; it never scans the jobs still waiting.
+CREATE INDEX jobs_in_flight ON jobs (capability, client_id)
+    WHERE status = 'running' OR (status = 'queued' AND released_seq = dispatch_seq);

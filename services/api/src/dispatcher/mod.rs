@@ -57,8 +57,18 @@ pub async fn run(state: AppState, shutdown: CancellationToken) {
             _ = state.wake.0.notified() => {}
             _ = tick.tick() => {}
         }
-        for capability in atelier_kit::nats::CAPABILITIES {
-            if let Err(err) = release(&state, capability).await {
+        let waiting = match waiting_capabilities(&state).await {
+            Ok(waiting) => waiting,
+            Err(err) => {
+                tracing::warn!(
+                    error = format!("{err:#}"),
+                    "dispatch: reading the queues failed"
+                );
+                continue;
+            }
+        };
+        for capability in waiting {
+            if let Err(err) = release(&state, &capability).await {
                 tracing::warn!(
                     error = format!("{err:#}"),
                     capability,
@@ -67,6 +77,19 @@ pub async fn run(state: AppState, shutdown: CancellationToken) {
             }
         }
     }
+}
+
+/// The capabilities with jobs waiting for a release: one index probe each, in one round
+/// trip, so a wake with nothing to do costs one cheap query.
+async fn waiting_capabilities(state: &AppState) -> sqlx::Result<Vec<String>> {
+    sqlx::query_scalar(
+        "SELECT c.name FROM unnest($1::text[]) AS c(name)
+         WHERE EXISTS (SELECT 1 FROM jobs j WHERE j.capability = c.name
+                       AND j.status = 'queued' AND j.released_seq < j.dispatch_seq)",
+    )
+    .bind(atelier_kit::nats::CAPABILITIES)
+    .fetch_all(&state.pool)
+    .await
 }
 
 /// One release for one capability; returns how many dispatches it wrote.

@@ -192,23 +192,19 @@ pub async fn admit(
     client: &ClientId,
 ) -> Result<Quota, ApiError> {
     let bucket = limits.bucket;
-    let (level, elapsed) = match lock_bucket(tx, client).await? {
-        Some(found) => found,
-        None => {
-            // A client's first create finds a full bucket.
-            sqlx::query(
-                "INSERT INTO admission_buckets (client_id, tokens, refilled_at)
-                 VALUES ($1, $2, now()) ON CONFLICT (client_id) DO NOTHING",
-            )
-            .bind(client.as_str())
-            .bind(f64::from(bucket.burst))
-            .execute(&mut **tx)
-            .await?;
-            lock_bucket(tx, client)
-                .await?
-                .ok_or_else(|| anyhow::anyhow!("admission bucket of {client} vanished"))?
-        }
-    };
+    // Seeds a client's first bucket full, or locks the existing row (the no-op update), and
+    // reads its level: one round trip. The clock is the statement's, not the transaction's
+    // start: a create that waited for the lock must not count its wait as refill twice.
+    let (level, elapsed): (f64, f64) = sqlx::query_as(
+        "INSERT INTO admission_buckets (client_id, tokens, refilled_at)
+         VALUES ($1, $2, clock_timestamp())
+         ON CONFLICT (client_id) DO UPDATE SET client_id = EXCLUDED.client_id
+         RETURNING tokens, extract(epoch FROM clock_timestamp() - refilled_at)::float8",
+    )
+    .bind(client.as_str())
+    .bind(f64::from(bucket.burst))
+    .fetch_one(&mut **tx)
+    .await?;
     let left = match bucket.take(level, elapsed) {
         Take::Taken { left } => left,
         Take::Empty { level, retry_after } => {
@@ -223,12 +219,18 @@ pub async fn admit(
             })));
         }
     };
-    // The job being accepted is already in the count: its insert comes first.
+    // Writes the new level and counts the client's queued jobs in one statement, which
+    // starts after the lock is held, so it sees every create committed before this one; the
+    // job being accepted is in the count (its insert came first). A refusal here rolls the
+    // write back with the rest.
     let queued: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM (
-             SELECT 1 FROM jobs WHERE client_id = $1 AND status = 'queued' LIMIT $2) capped",
+        "UPDATE admission_buckets SET tokens = $2, refilled_at = clock_timestamp()
+         WHERE client_id = $1
+         RETURNING (SELECT count(*) FROM (
+             SELECT 1 FROM jobs WHERE client_id = $1 AND status = 'queued' LIMIT $3) capped)",
     )
     .bind(client.as_str())
+    .bind(left)
     .bind(i64::from(limits.max_queued) + 1)
     .fetch_one(&mut **tx)
     .await?;
@@ -243,28 +245,7 @@ pub async fn admit(
             quota: Quota::of(&bucket, left + 1.0),
         })));
     }
-    sqlx::query(
-        "UPDATE admission_buckets SET tokens = $2, refilled_at = now() WHERE client_id = $1",
-    )
-    .bind(client.as_str())
-    .bind(left)
-    .execute(&mut **tx)
-    .await?;
     Ok(Quota::of(&bucket, left))
-}
-
-/// The bucket's level and the seconds since it was written, its row locked.
-async fn lock_bucket(
-    tx: &mut Transaction<'_, Postgres>,
-    client: &ClientId,
-) -> sqlx::Result<Option<(f64, f64)>> {
-    sqlx::query_as(
-        "SELECT tokens, extract(epoch FROM now() - refilled_at)::float8
-         FROM admission_buckets WHERE client_id = $1 FOR UPDATE",
-    )
-    .bind(client.as_str())
-    .fetch_optional(&mut **tx)
-    .await
 }
 
 #[cfg(test)]

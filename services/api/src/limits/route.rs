@@ -66,7 +66,7 @@ pub async fn view(
 ) -> sqlx::Result<LimitsView> {
     let bucket = limits.bucket;
     let level: Option<(f64, f64)> = sqlx::query_as(
-        "SELECT tokens, extract(epoch FROM now() - refilled_at)::float8
+        "SELECT tokens, extract(epoch FROM clock_timestamp() - refilled_at)::float8
          FROM admission_buckets WHERE client_id = $1",
     )
     .bind(client.as_str())
