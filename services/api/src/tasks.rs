@@ -88,7 +88,7 @@ pub struct CreateTask {
     #[serde(default)]
     pub aspect_ratio: Option<String>,
     /// Video models: seconds (4–15, default 5). An Atelier extension.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "request::whole::option")]
     pub duration: Option<u32>,
     /// Video models: `480p`, `720p` (default) or `1080p`. An Atelier extension.
     #[serde(default)]

@@ -149,21 +149,24 @@ pub struct Redelivery {
 /// an attempt in flight, with the same `webhook-id`. The answer comes before the attempt
 /// (`202`); `GET /api/v1/jobs/{id}/webhooks` shows it once made.
 #[utoipa::path(post, path = "/api/v1/jobs/{id}/webhooks/redeliver", tag = "webhooks",
-    responses((status = 202, body = Redelivery), (status = 400, body = crate::error::ErrorBody),
-              (status = 401, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+    responses((status = 202, body = Redelivery), (status = 401, body = crate::error::ErrorBody),
+              (status = 404, body = crate::error::ErrorBody),
+              (status = 409, description = "the job has no webhook, or has not ended yet",
+               body = crate::error::ErrorBody)))]
 pub async fn redeliver(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<Redelivery>), ApiError> {
     let job = own_job(&state, &caller, &id).await?;
+    // The job's state, not the request, is what is wrong: a 409, as for a cancel too late.
     if job.webhook_url.is_none() {
-        return Err(ApiError::BadRequest(
+        return Err(ApiError::Conflict(
             "webhookUrl: this job has no webhook".into(),
         ));
     }
     if matches!(job.status.as_str(), "queued" | "running") {
-        return Err(ApiError::BadRequest(format!(
+        return Err(ApiError::Conflict(format!(
             "status: the job is still {}",
             job.status
         )));

@@ -240,8 +240,14 @@ async fn upload(
                 "multipart body: more than {MAX_FIELDS} fields"
             )));
         }
+        // Like an unknown JSON field: a mistake the partner wants to hear about, not an
+        // upload silently missing.
         if !matches!(field.name(), Some("files" | "file")) {
-            continue;
+            discard(state, &done).await;
+            return Err(ApiError::BadRequest(format!(
+                "multipart body: field {:?} is not files",
+                field.name().unwrap_or_default()
+            )));
         }
         let id = AssetId::generate();
         let name = clean_name(field.file_name().unwrap_or("upload"));

@@ -191,17 +191,51 @@ pub async fn get(
     Ok(Json(find(&state, &caller.client, &id).await?.into()))
 }
 
-/// A single `bytes=` range in a form S3 accepts; anything else (several ranges, junk)
-/// is ignored and the whole file served, as RFC 9110 allows.
-pub fn single_range(header: Option<&str>) -> Option<String> {
-    let spec = header?.trim().strip_prefix("bytes=")?;
-    if spec.contains(',') {
-        return None;
+/// What a `Range` header asks of a file of a known size.
+#[derive(Debug, PartialEq)]
+pub enum Wanted {
+    Whole,
+    /// First and last byte, both inside the file.
+    Part(u64, u64),
+    Unsatisfiable,
+}
+
+/// A single `bytes=` range, resolved against the file's size so storage is only ever asked
+/// for bytes that exist (a suffix longer than the file is the whole file, RFC 9110 14.1.2);
+/// anything else (several ranges, junk, last before first) is ignored and the whole file
+/// served, as RFC 9110 allows.
+pub fn wanted_range(header: Option<&str>, size: u64) -> Wanted {
+    let Some(spec) = header.and_then(|h| h.trim().strip_prefix("bytes=")) else {
+        return Wanted::Whole;
+    };
+    let Some((first_text, last_text)) = spec.split_once('-') else {
+        return Wanted::Whole;
+    };
+    let number = |s: &str| {
+        (!s.is_empty() && s.chars().all(|c| c.is_ascii_digit()))
+            .then(|| s.parse::<u64>().unwrap_or(u64::MAX))
+    };
+    match (number(first_text), number(last_text)) {
+        // `bytes=first-last` and `bytes=first-`.
+        (Some(first), last) if last.is_some() || last_text.is_empty() => {
+            if last.is_some_and(|last| last < first) {
+                Wanted::Whole
+            } else if first >= size {
+                Wanted::Unsatisfiable
+            } else {
+                Wanted::Part(first, last.map_or(size - 1, |last| last.min(size - 1)))
+            }
+        }
+        // `bytes=-suffix`: the last `suffix` bytes.
+        (None, Some(suffix)) if first_text.is_empty() => {
+            if suffix == 0 || size == 0 {
+                Wanted::Unsatisfiable
+            } else {
+                Wanted::Part(size.saturating_sub(suffix), size - 1)
+            }
+        }
+        _ => Wanted::Whole,
     }
-    let (start, end) = spec.split_once('-')?;
-    let digits = |s: &str| s.is_empty() || s.chars().all(|c| c.is_ascii_digit());
-    (digits(start) && digits(end) && !(start.is_empty() && end.is_empty()))
-        .then(|| format!("bytes={start}-{end}"))
 }
 
 /// The asset's bytes, streamed from storage; `Range: bytes=a-b` answers 206.
@@ -210,7 +244,8 @@ pub fn single_range(header: Option<&str>) -> Option<String> {
               (status = 206, description = "the requested range"),
               (status = 401, body = crate::error::ErrorBody),
               (status = 404, body = crate::error::ErrorBody),
-              (status = 416, description = "range not satisfiable")))]
+              (status = 416, description = "no byte of the range is in the file",
+               body = crate::error::ErrorBody)))]
 pub async fn download(
     State(state): State<AppState>,
     caller: Caller,
@@ -218,7 +253,15 @@ pub async fn download(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let asset = find(&state, &caller.client, &id).await?;
-    let range = single_range(headers.get(header::RANGE).and_then(|v| v.to_str().ok()));
+    let wanted = wanted_range(
+        headers.get(header::RANGE).and_then(|v| v.to_str().ok()),
+        u64::try_from(asset.size_bytes).unwrap_or(0),
+    );
+    let range = match wanted {
+        Wanted::Whole => None,
+        Wanted::Part(first, last) => Some(format!("bytes={first}-{last}")),
+        Wanted::Unsatisfiable => return Ok(unsatisfiable(asset.size_bytes)),
+    };
     let object = state
         .storage
         .client
@@ -235,11 +278,7 @@ pub async fn download(
                 .raw_response()
                 .is_some_and(|r| r.status().as_u16() == 416) =>
         {
-            let mut response = StatusCode::RANGE_NOT_SATISFIABLE.into_response();
-            if let Ok(value) = HeaderValue::from_str(&format!("bytes */{}", asset.size_bytes)) {
-                response.headers_mut().insert(header::CONTENT_RANGE, value);
-            }
-            return Ok(response);
+            return Ok(unsatisfiable(asset.size_bytes));
         }
         // A live row whose object is gone (deleted behind the api's back, or a retention
         // race): for the partner the asset no longer exists.
@@ -281,6 +320,14 @@ pub async fn download(
     Ok(response)
 }
 
+fn unsatisfiable(size: i64) -> Response {
+    let mut response = StatusCode::RANGE_NOT_SATISFIABLE.into_response();
+    if let Ok(value) = HeaderValue::from_str(&format!("bytes */{size}")) {
+        response.headers_mut().insert(header::CONTENT_RANGE, value);
+    }
+    response
+}
+
 /// Delete an asset: its object is removed and it disappears from every route.
 #[utoipa::path(delete, path = "/api/v1/assets/{id}", tag = "assets",
     responses((status = 204, description = "deleted"), (status = 401, body = crate::error::ErrorBody),
@@ -308,26 +355,30 @@ pub async fn delete(
 
 #[cfg(test)]
 mod tests {
-    use super::single_range;
+    use super::{Wanted, wanted_range};
 
     #[test]
-    fn only_single_well_formed_ranges_pass() {
-        assert_eq!(
-            single_range(Some("bytes=0-99")).as_deref(),
-            Some("bytes=0-99")
-        );
-        assert_eq!(
-            single_range(Some("bytes=100-")).as_deref(),
-            Some("bytes=100-")
-        );
-        assert_eq!(
-            single_range(Some("bytes=-500")).as_deref(),
-            Some("bytes=-500")
-        );
-        assert_eq!(single_range(Some("bytes=0-1,5-9")), None);
-        assert_eq!(single_range(Some("bytes=-")), None);
-        assert_eq!(single_range(Some("items=0-1")), None);
-        assert_eq!(single_range(Some("bytes=a-b")), None);
-        assert_eq!(single_range(None), None);
+    fn ranges_are_resolved_against_the_size() {
+        let of_100 = |header: &str| wanted_range(Some(header), 100);
+        assert_eq!(of_100("bytes=0-99"), Wanted::Part(0, 99));
+        assert_eq!(of_100("bytes=10-1000"), Wanted::Part(10, 99));
+        assert_eq!(of_100("bytes=90-"), Wanted::Part(90, 99));
+        assert_eq!(of_100("bytes=-30"), Wanted::Part(70, 99));
+        // A suffix longer than the file is the whole file, as a part (RFC 9110 14.1.2).
+        assert_eq!(of_100("bytes=-1405"), Wanted::Part(0, 99));
+        assert_eq!(of_100("bytes=100-"), Wanted::Unsatisfiable);
+        assert_eq!(of_100("bytes=1105-2148"), Wanted::Unsatisfiable);
+        assert_eq!(of_100("bytes=-0"), Wanted::Unsatisfiable);
+        assert_eq!(wanted_range(Some("bytes=-5"), 0), Wanted::Unsatisfiable);
+        for ignored in [
+            "bytes=0-1,5-9",
+            "bytes=-",
+            "items=0-1",
+            "bytes=a-b",
+            "bytes=9-3",
+        ] {
+            assert_eq!(of_100(ignored), Wanted::Whole, "{ignored}");
+        }
+        assert_eq!(wanted_range(None, 100), Wanted::Whole);
     }
 }

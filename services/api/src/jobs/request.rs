@@ -10,7 +10,7 @@ pub const VIDEO_RATIOS: [&str; 7] = ["16:9", "4:3", "1:1", "3:4", "9:16", "21:9"
 pub const VIDEO_RESOLUTIONS: [&str; 3] = ["480p", "720p", "1080p"];
 pub const UPSCALE_RESOLUTIONS: [&str; 2] = ["2k", "4k"];
 pub const QUALITIES: [&str; 3] = ["low", "medium", "high"];
-const MAX_PROMPT_CHARS: usize = 4000;
+pub const MAX_PROMPT_CHARS: usize = 4000;
 const MAX_URLS: usize = 16;
 const MAX_MATERIALS: usize = 9;
 /// Input images of an `image.generate` job, all lists together. The local engine uses the
@@ -51,9 +51,17 @@ pub struct CreateJobRequest {
     pub input_asset_ids: Vec<String>,
     #[serde(rename = "inputUrls", default, skip_serializing_if = "Vec::is_empty")]
     pub input_urls: Vec<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "whole::option",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub width: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "whole::option",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub height: Option<u32>,
     /// `image.generate`: text influence 0–100. `image.upscale`: factor 1–8.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -67,7 +75,11 @@ pub struct CreateJobRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resolution: Option<String>,
     /// `image.generate`: makes the sandbox renderer reproducible.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "whole::option",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub seed: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub settings: Option<VideoSettings>,
@@ -88,7 +100,11 @@ pub struct VideoSettings {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ratio: Option<String>,
     /// Seconds, 4–15.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "whole::option",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub duration: Option<u32>,
     /// `480p`, `720p` or `1080p`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -351,5 +367,7 @@ fn validate_video(
     one_of("settings.resolution", resolution, &VIDEO_RESOLUTIONS)
 }
 
+pub mod schema;
 #[cfg(test)]
 mod tests;
+pub mod whole;

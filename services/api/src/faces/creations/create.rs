@@ -41,7 +41,7 @@ pub struct CreateCreation {
     pub language: Option<String>,
     #[serde(default)]
     pub aspect_ratio: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "request::whole::option")]
     pub scene_count: Option<u32>,
     #[serde(default, alias = "voice_id")]
     pub voice: Option<String>,

@@ -41,7 +41,10 @@ pub fn router() -> Router<AppState> {
         .route("/openapi/v1/creations/{creation_id}", get(read::detail))
         .route("/openapi/v1/creations/jobs/{job_id}", get(read::job))
         .route("/openapi/v1/creations/jobs/{job_id}/cancel", post(cancel))
-        .route("/openapi/v1/openapi.json", get(document))
+        .route(
+            "/openapi/v1/openapi.json",
+            get(crate::openapi::creations_document),
+        )
         .route(
             "/openapi/v1/health",
             get(|| async { Json(serde_json::json!({"status": "ok"})) }),
@@ -72,36 +75,18 @@ pub async fn cancel(
     }
 }
 
+/// This face's operations, merged into the one document (crate::openapi).
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Atelier creations API", description = "KPainter-compatible OpenAPI (seed 000): narrated slide videos, slide decks and images from a prompt. Errors are {\"detail\": {\"code\", \"message\", \"field\"?, \"allowed\"?}} with code one of invalid_api_key (401), validation_failed (400), insufficient_credits (402), not_found (404), idempotency_conflict and job_not_cancellable (409), rate_limited (429, not enforced yet), unavailable (503), internal (500)."),
-    paths(me::me, catalog::get, create::create, list::list, read::detail, read::job, cancel),
-    components(schemas(error::ErrorBody, error::Detail)),
-    modifiers(&Security),
-    security(("kgpApiKey" = []), ("bearer" = [])),
+    paths(
+        me::me,
+        catalog::get,
+        create::create,
+        list::list,
+        read::detail,
+        read::job,
+        cancel
+    ),
+    components(schemas(error::ErrorBody, error::Detail))
 )]
 pub struct CreationsDoc;
-
-struct Security;
-
-impl utoipa::Modify for Security {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::security::{
-            ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme,
-        };
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "kgpApiKey",
-            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-KGP-Api-Key"))),
-        );
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
-        );
-    }
-}
-
-/// This face's OpenAPI document, served without authentication.
-pub async fn document() -> Json<utoipa::openapi::OpenApi> {
-    Json(CreationsDoc::openapi())
-}
