@@ -265,7 +265,9 @@ async fn a_stalled_upload_is_cut_and_uploads_beyond_the_cap_are_shed() {
         ..Settings::default()
     })
     .await;
-    let idle = Duration::from_secs(1);
+    // Long enough that the second upload reaches the api while the stalled one still holds
+    // the slot, on a loaded machine too.
+    let idle = Duration::from_secs(3);
     let mut config = sandbox.api_config();
     config.http.body_idle_timeout = idle;
     config.http.max_uploads = 1;

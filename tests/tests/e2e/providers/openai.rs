@@ -208,13 +208,23 @@ async fn a_synchronous_call_cut_by_a_stopped_worker_is_not_sent_again() {
         (fake.submits() == 1).then_some(())
     })
     .await;
-    let submitted: Option<bool> =
-        sqlx::query_scalar("SELECT (upstream->>'submitted')::boolean FROM jobs WHERE id = $1")
+    // The worker waits for the event stream to store the mark; the projector applies it to
+    // the job row right after, which a loaded machine can make visible a moment later.
+    wait_until(
+        "the mark in the job row",
+        Duration::from_secs(10),
+        || async {
+            let submitted: Option<bool> = sqlx::query_scalar(
+                "SELECT (upstream->>'submitted')::boolean FROM jobs WHERE id = $1",
+            )
             .bind(&task_id)
             .fetch_one(&sandbox.pool)
             .await
-            .unwrap();
-    assert_eq!(submitted, Some(true));
+            .ok()?;
+            (submitted == Some(true)).then_some(())
+        },
+    )
+    .await;
     first.cancel();
 
     // The next attempt finds the mark without an answer and does not call again.
