@@ -1,6 +1,7 @@
 //! Fair dispatch (issue #16): a queued job's dispatch goes to its work stream only when this
 //! dispatcher releases it. The work stream of a capability holds at most
-//! `ATELIER_DISPATCH_AHEAD` unclaimed dispatches; everything else waits in PostgreSQL, where
+//! `ATELIER_DISPATCH_AHEAD` unclaimed dispatches, or as many as it has jobs running when that
+//! is more (see [`ahead`]); everything else waits in PostgreSQL, where
 //! the dispatcher can choose by client (`fair::pick`). So one partner's backlog of thousands
 //! is never in the stream ahead of another partner's single job: that job waits for the next
 //! free place in the stream, not for the backlog.
@@ -79,6 +80,15 @@ pub async fn run(state: AppState, shutdown: CancellationToken) {
     }
 }
 
+/// How many unclaimed dispatches the work stream may hold: `ATELIER_DISPATCH_AHEAD`, or as
+/// many as the capability has jobs running when that is more. Busy workers then always find
+/// their next job in the stream (a shallower stream starves a large pool: each free slot
+/// would wait for a release, a relay publish and a fetch), while a newcomer's job still waits
+/// behind at most one round of the pool's jobs, never behind a backlog.
+fn ahead(configured: u32, running: i64) -> i64 {
+    i64::from(configured).max(running)
+}
+
 /// The capabilities with jobs waiting for a release: one index probe each, in one round
 /// trip, so a wake with nothing to do costs one cheap query.
 async fn waiting_capabilities(state: &AppState) -> sqlx::Result<Vec<String>> {
@@ -115,7 +125,8 @@ pub async fn release(state: &AppState, capability: &str) -> anyhow::Result<usize
     .fetch_all(&mut *tx)
     .await?;
     let in_stream: i64 = flights.iter().map(|(_, queued, _)| queued).sum();
-    let budget = i64::from(state.config.dispatch_ahead) - in_stream;
+    let running: i64 = flights.iter().map(|(_, queued, all)| all - queued).sum();
+    let budget = ahead(state.config.dispatch_ahead, running) - in_stream;
     if budget <= 0 {
         return Ok(0);
     }
