@@ -23,7 +23,7 @@ fn scene(narrated: bool) -> Value {
     let narration = if narrated {
         text(slides::NARRATION_MAX_CHARS)
     } else {
-        json!({"type": "string", "maxLength": slides::NARRATION_MAX_CHARS})
+        json!({"type": "string", "maxLength": slides::NARRATION_MAX_CHARS, "pattern": TEXT_PATTERN})
     };
     let mut required = vec!["title"];
     if narrated {
