@@ -7,7 +7,8 @@
 #   S3 (s3s-fs 0.14.1)    127.0.0.1:${ATELIER_LOCAL_S3_PORT:-9000}     crates.io `s3s-fs`
 #
 # and the media tools the local engines run: ffmpeg and ffprobe (Debian `ffmpeg`) and fonts for
-# text in generated images (Debian `fonts-wqy-microhei`, `fonts-dejavu-core`).
+# text in generated images (Debian `fonts-wqy-microhei`, `fonts-dejavu-core`), and the browser the
+# console's test drives (Debian `chromium`, `chromium-driver`).
 #
 # A service whose port already answers is reused as it is. Whatever this script starts itself is
 # recorded under .local/run/ and stopped by deploy/local/stop.sh. Runtime state (data, logs, pids)
@@ -465,10 +466,31 @@ ensure_media_tools() {
     printf '%-10s %s\n' media "$how (ffmpeg $(command -v ffmpeg), espeak-ng $(command -v espeak-ng), fonts $CJK_FONT, $LATIN_FONT)"
 }
 
+# ---------------------------------------------------------------------------------------------
+# The browser the console's end-to-end test drives: Debian's Chromium and its chromedriver
+# (WebDriver), at /usr/bin/chromium and /usr/bin/chromedriver
+# ---------------------------------------------------------------------------------------------
+CHROMIUM=/usr/bin/chromium
+CHROMEDRIVER=/usr/bin/chromedriver
+
+ensure_browser() {
+    local missing=() how="present"
+    [ -x "$CHROMIUM" ] || missing+=(chromium)
+    [ -x "$CHROMEDRIVER" ] || missing+=(chromium-driver)
+    if [ "${#missing[@]}" -gt 0 ]; then
+        apt_install "${missing[@]}"
+        how="installed ${missing[*]}"
+    fi
+    [ -x "$CHROMIUM" ] || die "$CHROMIUM is still missing after apt-get install chromium"
+    [ -x "$CHROMEDRIVER" ] || die "$CHROMEDRIVER is still missing after apt-get install chromium-driver"
+    printf '%-10s %s\n' browser "$how ($CHROMIUM, $CHROMEDRIVER)"
+}
+
 ensure_nats
 ensure_postgres
 ensure_s3
 ensure_media_tools
+ensure_browser
 
 tmp="$(mktemp "$LOCAL/env.XXXXXX")"
 cat >"$tmp" <<EOF

@@ -2,6 +2,7 @@
 //! NATS, PostgreSQL and S3 servers, isolated per test (own database, subject prefix and
 //! bucket, port 0), plus local servers that play the partner's side ([`peer`]).
 
+pub mod browser;
 mod invariants;
 pub mod otlp;
 pub mod peer;

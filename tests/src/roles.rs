@@ -53,6 +53,7 @@ impl Sandbox {
             max_image_dimension: 16384,
             max_image_pixels: 100_000_000,
             asset_retention: self.settings.asset_retention,
+            event_retention: Duration::from_secs(7 * 24 * 3600),
             routes: self
                 .settings
                 .providers

@@ -39,6 +39,8 @@ pub struct ApiConfig {
     pub max_image_pixels: u64,
     /// Inputs and outputs are deleted this long after they were stored.
     pub asset_retention: Duration,
+    /// Events of the feed (`GET /api/v1/events`) are kept this long.
+    pub event_retention: Duration,
     /// The tasks API's models and the capability each runs on.
     pub task_models: Vec<(String, String)>,
     /// `ATELIER_ROUTES`, the same table the workers use: which models a request may name.
@@ -158,6 +160,10 @@ impl ApiConfig {
             asset_retention: config::duration(
                 "ATELIER_ASSET_RETENTION",
                 Duration::from_secs(30 * 24 * 3600),
+            )?,
+            event_retention: config::duration(
+                "ATELIER_EVENT_RETENTION",
+                Duration::from_secs(7 * 24 * 3600),
             )?,
             task_models: parse_task_models(&config::string(
                 "ATELIER_TASK_MODELS",

@@ -25,6 +25,9 @@ pub enum ApiError {
     /// `RateLimit-*` headers on every face.
     #[error("{}", .0.message)]
     RateLimited(Box<crate::limits::Refusal>),
+    /// Too many of the client's long-lived requests at once (event streams): 429, retry in 5 s.
+    #[error("{0}")]
+    TooMany(String),
     /// The database is unreachable: the client should retry shortly.
     #[error("service temporarily unavailable")]
     Unavailable,
@@ -41,7 +44,7 @@ impl ApiError {
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::InsufficientCredits(_) => StatusCode::PAYMENT_REQUIRED,
-            Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::RateLimited(_) | Self::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -52,7 +55,7 @@ impl ApiError {
     pub fn headers(&self) -> HeaderMap {
         let mut headers = HeaderMap::new();
         match self {
-            Self::Unavailable => {
+            Self::Unavailable | Self::TooMany(_) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
             }
             Self::RateLimited(refusal) => {

@@ -44,6 +44,8 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/webhooks/secret/rotate",
             post(webhooks::rotate_secret),
         )
+        .route("/api/v1/events", get(crate::events::routes::list))
+        .route("/api/v1/events/stream", get(crate::events::routes::stream))
         .route("/api/v1/capabilities", get(capabilities::list))
         // Uploads are counted against their own cap while they stream, not buffered.
         .route(
@@ -64,6 +66,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/tasks/{task_id}/cancel", post(tasks::cancel))
         .route("/api/v1/openapi.json", get(openapi::document))
         .merge(crate::faces::creations::router())
+        .merge(crate::faces::console::router())
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(atelier_kit::metrics::handler))

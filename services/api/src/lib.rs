@@ -13,6 +13,7 @@ pub mod dispatch;
 pub mod dispatcher;
 pub mod edge;
 pub mod error;
+pub mod events;
 pub mod faces;
 pub mod gauges;
 pub mod http;
@@ -54,6 +55,8 @@ pub struct AppState {
     pub offer: Arc<faces::creations::Offer>,
     /// Wakes this replica's dispatcher: work was accepted, or a place in flight came free.
     pub wake: dispatcher::Wake,
+    /// Wakes this replica's open event streams when their clients' feeds move.
+    pub feed: events::Pump,
 }
 
 /// Connects, migrates, installs bootstrap keys, then serves HTTP on `listener` and runs
@@ -110,6 +113,7 @@ pub async fn run(
         presence: presence::Presence::default(),
         offer: Arc::new(offer),
         wake: dispatcher::Wake::default(),
+        feed: events::Pump::default(),
     };
     let tasks = TaskTracker::new();
     tasks.spawn(outbox::relay(
@@ -119,6 +123,7 @@ pub async fn run(
         shutdown.clone(),
     ));
     tasks.spawn(dispatcher::run(state.clone(), shutdown.clone()));
+    tasks.spawn(state.feed.clone().run(pool.clone(), shutdown.clone()));
     tasks.spawn(projector::run(state.clone(), shutdown.clone()));
     tasks.spawn(recovery::run(state.clone(), shutdown.clone()));
     tasks.spawn(assets::retention(state.clone(), shutdown.clone()));

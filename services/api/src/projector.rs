@@ -212,6 +212,7 @@ fn event_span(event: &JobEvent) -> tracing::Span {
         Some(Kind::Succeeded(_)) => "succeeded",
         Some(Kind::Failed(_)) => "failed",
         Some(Kind::Upstream(_)) => "upstream",
+        Some(Kind::WebhookAttempt(_)) => "webhook_attempt",
         None => "empty",
     };
     tracing::info_span!(
@@ -244,6 +245,8 @@ async fn apply(state: &AppState, event: JobEvent) -> anyhow::Result<()> {
             released
         }
         Kind::Upstream(u) => lifecycle::record_upstream(&state.pool, job, lease, &u).await?,
+        // Not a worker's: no lease. Recorded once for the event feed.
+        Kind::WebhookAttempt(a) => crate::events::record_attempt(&state.pool, job, &a).await?,
         Kind::Succeeded(s) => {
             finish(state, job, lease, Outcome::Succeeded(s.outputs), &s.inputs).await?
         }

@@ -39,6 +39,8 @@ pub struct Sender {
     pub guard: GuardedClient,
     pub config: Arc<WebhookConfig>,
     pub wake: Arc<Notify>,
+    /// Wakes the attempt reporter: an attempt was recorded.
+    pub recorded: Arc<Notify>,
     /// One semaphore per destination, so one slow receiver cannot take every slot.
     pub hosts: Arc<Mutex<Hosts>>,
 }
@@ -284,7 +286,11 @@ async fn attempt_in_span(sender: &Sender, delivery: Due) {
         }
         (Some(error), None) => tracing::error!(%error, "webhook delivery failed for good"),
     }
-    match store::record(&sender.pool, &record).await {
+    let recorded = store::record(&sender.pool, &record).await;
+    if matches!(recorded, Ok(Some(_))) {
+        sender.recorded.notify_one();
+    }
+    match recorded {
         // The loop may be asleep on this row's old lease: let it see the new due time.
         Ok(Some(true)) => sender.wake.notify_one(),
         Ok(Some(false)) => {}

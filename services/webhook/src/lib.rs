@@ -6,6 +6,7 @@ pub mod config;
 mod deliver;
 mod hosts;
 mod intake;
+mod report;
 pub mod schedule;
 pub mod secrets;
 mod service;
@@ -51,12 +52,14 @@ pub async fn run(
         tracing::warn!("ATELIER_WEBHOOK_SECRET is not set: webhooks are sent unsigned");
     }
     let wake = Arc::new(Notify::new());
+    let recorded = Arc::new(Notify::new());
     let shared_config = Arc::new(config.clone());
     let sender = deliver::Sender {
         pool: pool.clone(),
         guard,
         config: shared_config.clone(),
         wake: wake.clone(),
+        recorded: recorded.clone(),
         hosts: Default::default(),
     };
     {
@@ -81,13 +84,20 @@ pub async fn run(
     }
     tasks.spawn(intake::run(
         pool.clone(),
-        async_nats::jetstream::new(nats),
+        async_nats::jetstream::new(nats.clone()),
         Names::from_config(&config.nats),
         wake,
         readiness,
         shutdown.clone(),
     ));
     tasks.spawn(deliver::run(sender, shutdown.clone()));
+    tasks.spawn(report::run(
+        pool.clone(),
+        async_nats::jetstream::new(nats),
+        Names::from_config(&config.nats),
+        recorded,
+        shutdown.clone(),
+    ));
     {
         let pool = pool.clone();
         tasks.spawn(atelier_kit::metrics::sample_every(

@@ -4,6 +4,7 @@
 mod api;
 mod assets;
 mod cancel;
+mod console;
 mod creations;
 mod engines;
 mod fairness;

@@ -1,5 +1,6 @@
 //! Retention: expired assets are marked deleted, then their objects removed; and, in the same
-//! task, the orphan sweep reclaims what no live row accounts for.
+//! task, the orphan sweep reclaims what no live row accounts for, and the event feed is
+//! trimmed to `ATELIER_EVENT_RETENTION`.
 
 use anyhow::Context;
 use aws_sdk_s3::error::DisplayErrorContext;
@@ -33,6 +34,11 @@ pub async fn retention(state: AppState, shutdown: CancellationToken) {
             }
             if let Err(err) = sweep.tick(&state, &shutdown).await {
                 tracing::warn!(error = format!("{err:#}"), "orphan sweep failed");
+            }
+            match crate::events::prune(&state.pool, state.config.event_retention).await {
+                Ok(0) => {}
+                Ok(pruned) => tracing::info!(pruned, "old feed events deleted"),
+                Err(err) => tracing::warn!(error = %err, "feed retention failed"),
             }
         };
         tokio::select! {

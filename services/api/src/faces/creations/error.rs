@@ -125,6 +125,7 @@ impl From<ApiError> for CreationError {
                 Self::new(status, "unavailable", "service temporarily unavailable")
             }
             ApiError::RateLimited(refusal) => Self::new(status, "rate_limited", refusal.message),
+            ApiError::TooMany(message) => Self::new(status, "rate_limited", message),
             ApiError::Internal(cause) => {
                 let mut err = Self::new(status, "internal", "internal server error");
                 err.0.cause = Some(format!("{cause:#}"));
