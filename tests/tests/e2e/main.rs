@@ -7,6 +7,7 @@ mod cancel;
 mod console;
 mod creations;
 mod engines;
+mod events;
 mod fairness;
 mod fuzz;
 mod hardening;

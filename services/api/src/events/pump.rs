@@ -37,6 +37,9 @@ struct Inner {
     news: broadcast::Sender<News>,
     opened: Notify,
     open: Mutex<HashMap<String, usize>>,
+    /// Cancelled when the replica shuts down: open streams end (their partners reconnect,
+    /// to another replica, with their last id), so the HTTP server's drain is not held open.
+    closing: CancellationToken,
 }
 
 impl Default for Pump {
@@ -46,6 +49,7 @@ impl Default for Pump {
                 news: broadcast::channel(64).0,
                 opened: Notify::new(),
                 open: Mutex::default(),
+                closing: CancellationToken::new(),
             }),
         }
     }
@@ -93,12 +97,22 @@ impl Pump {
         })
     }
 
+    /// Resolves when the replica shuts down and its streams should end.
+    pub async fn closing(&self) {
+        self.inner.closing.cancelled().await;
+    }
+
     fn listening(&self) -> bool {
         self.inner.news.receiver_count() > 0
     }
 
-    /// Runs until cancelled: idle while no stream is open.
+    /// Runs until cancelled: idle while no stream is open. Ends the open streams then.
     pub async fn run(self, pool: PgPool, shutdown: CancellationToken) {
+        self.pump(&pool, &shutdown).await;
+        self.inner.closing.cancel();
+    }
+
+    async fn pump(&self, pool: &PgPool, shutdown: &CancellationToken) {
         loop {
             while !self.listening() {
                 tokio::select! {
@@ -106,7 +120,7 @@ impl Pump {
                     _ = self.inner.opened.notified() => {},
                 }
             }
-            if let Err(err) = self.follow(&pool, &shutdown).await {
+            if let Err(err) = self.follow(pool, shutdown).await {
                 tracing::warn!(error = format!("{err:#}"), "event pump restarting");
                 tokio::select! {
                     _ = shutdown.cancelled() => return,

@@ -134,6 +134,7 @@ async fn follow(
         loop {
             let news = tokio::select! {
                 _ = out.closed() => return,
+                _ = state.feed.closing() => return,
                 news = subscription.news.recv() => news,
             };
             match news {
