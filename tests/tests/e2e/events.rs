@@ -215,6 +215,13 @@ async fn a_partner_that_missed_every_webhook_catches_up_from_the_feed_exactly() 
         .expect("the text input's job failed");
     assert_eq!(failed["error"]["code"], "unsupported_format", "{failed}");
 
+    // `now` is the latest event: reading after it gives what comes next, nothing before.
+    let (_, now) = sandbox
+        .get(&sandbox.alpha, "/api/v1/events?after=now")
+        .await;
+    assert_eq!(now["events"], json!([]), "{now}");
+    assert_eq!(now["next"], events.last().unwrap()["id"], "{now}");
+
     // Pages of any size read the same feed, and reading from any event gives exactly what
     // follows it.
     assert_eq!(

@@ -112,6 +112,22 @@ pub async fn read(
     Ok(rows.into_iter().map(event).collect())
 }
 
+/// `client`'s last settled event: reading after it gives only what happens from now on. Any
+/// row not yet settled has a transaction id at or above the snapshot's xmin, above this one's.
+pub async fn head(pool: &PgPool, client: &str) -> sqlx::Result<Cursor> {
+    let row: Option<(String, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT tx::text, id FROM job_events WHERE client_id = $1 AND {SETTLED}
+         ORDER BY tx DESC, id DESC LIMIT 1"
+    )))
+    .bind(client)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map_or_else(Cursor::default, |(tx, id)| Cursor {
+        tx: tx.parse().unwrap_or_default(),
+        id,
+    }))
+}
+
 fn event((tx, id, job_id, kind, data, at): EventRow) -> Event {
     let cursor = Cursor {
         tx: tx.parse().unwrap_or_default(),

@@ -13,7 +13,7 @@ use futures::Stream;
 use serde::Deserialize;
 use tokio::sync::{broadcast::error::RecvError, mpsc};
 
-use super::{Cursor, Event, Page, pump::MAX_STREAMS_PER_CLIENT, read};
+use super::{Cursor, Event, Page, head, pump::MAX_STREAMS_PER_CLIENT, read};
 use crate::{AppState, auth::Caller, error::ApiError, jobs::routes::check_limit};
 
 /// Events a stream reads per statement.
@@ -27,12 +27,21 @@ pub struct FeedQuery {
     limit: Option<String>,
 }
 
-fn check_cursor(raw: Option<&str>, name: &str) -> Result<Cursor, ApiError> {
+/// Where a read starts: the beginning (absent), the client's latest event (`now`), or after
+/// an event's id.
+async fn start(
+    state: &AppState,
+    client: &str,
+    raw: Option<&str>,
+    name: &str,
+) -> Result<Cursor, ApiError> {
     match raw.map(str::trim) {
         None | Some("") => Ok(Cursor::default()),
+        Some("now") => Ok(head(&state.pool, client).await?),
         Some(raw) => raw.parse().map_err(|()| {
             ApiError::BadRequest(format!(
-                "{name}: {raw:?} is not a cursor of this feed (an event's `id`, such as 7613-42)"
+                "{name}: {raw:?} is not a cursor of this feed (an event's `id`, such as \
+                 7613-42, or `now`)"
             ))
         }),
     }
@@ -42,7 +51,7 @@ fn check_cursor(raw: Option<&str>, name: &str) -> Result<Cursor, ApiError> {
 /// reads from its last cursor until `hasMore` is false, and has seen every change once.
 #[utoipa::path(get, path = "/api/v1/events", tag = "events",
     params(("after" = Option<String>, Query,
-            description = "the `id` of the last event read (`next` of the previous page); the start when absent"),
+            description = "the `id` of the last event read (`next` of the previous page); `now` to start at the latest event (`next` is then where reading from now on starts); the start when absent"),
            ("limit" = Option<i64>, Query, description = "events, 1–200 (default 50)")),
     responses((status = 200, body = Page), (status = 400, body = crate::error::ErrorBody),
               (status = 401, body = crate::error::ErrorBody)))]
@@ -51,9 +60,10 @@ pub async fn list(
     caller: Caller,
     Query(query): Query<FeedQuery>,
 ) -> Result<Json<Page>, ApiError> {
-    let after = check_cursor(query.after.as_deref(), "after")?;
     let limit = check_limit(query.limit.as_deref())?;
-    let events = read(&state.pool, caller.client.as_str(), after, limit).await?;
+    let client = caller.client.as_str();
+    let after = start(&state, client, query.after.as_deref(), "after").await?;
+    let events = read(&state.pool, client, after, limit).await?;
     Ok(Json(Page {
         next: events
             .last()
@@ -68,7 +78,7 @@ pub async fn list(
 /// `Last-Event-ID` (or `after`): the stream resumes after that event, losing and repeating
 /// nothing. A comment line is sent every 15 s while nothing happens.
 #[utoipa::path(get, path = "/api/v1/events/stream", tag = "events",
-    params(("after" = Option<String>, Query, description = "as `Last-Event-ID`, which wins when both are sent"),
+    params(("after" = Option<String>, Query, description = "as `Last-Event-ID` (which wins when both are sent), or `now`: only what happens from now on"),
            ("Last-Event-ID" = Option<String>, Header, description = "the `id` of the last event received")),
     responses((status = 200, description = "a stream of events", content_type = "text/event-stream"),
               (status = 400, body = crate::error::ErrorBody),
@@ -81,11 +91,14 @@ pub async fn stream(
     headers: HeaderMap,
     Query(query): Query<FeedQuery>,
 ) -> Result<Sse<impl Stream<Item = Result<sse::Event, Infallible>>>, ApiError> {
-    let after = match headers.get("last-event-id") {
-        Some(value) => check_cursor(Some(value.to_str().unwrap_or("?")), "Last-Event-ID")?,
-        None => check_cursor(query.after.as_deref(), "after")?,
-    };
     let client = caller.client.as_str().to_owned();
+    let after = match headers.get("last-event-id") {
+        Some(value) => {
+            let value = value.to_str().unwrap_or("?");
+            start(&state, &client, Some(value), "Last-Event-ID").await?
+        }
+        None => start(&state, &client, query.after.as_deref(), "after").await?,
+    };
     let subscription = state.feed.subscribe(&client).ok_or_else(|| {
         ApiError::TooMany(format!(
             "events: this client already holds {MAX_STREAMS_PER_CLIENT} open streams here; \

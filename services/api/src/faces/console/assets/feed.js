@@ -10,9 +10,6 @@ const POLL_MS = 2000;
 const MAX_BACKOFF_MS = 15_000;
 /** The server sends a keep-alive every 15 s; silence for longer means a dead connection. */
 const SILENCE_MS = 40_000;
-const CATCH_UP_PAGES = 50;
-// GET /api/v1/events takes 1–200 a page.
-const CATCH_UP_LIMIT = 200;
 
 const sleep = (ms, signal) => new Promise((resolve) => {
   const timer = setTimeout(resolve, ms);
@@ -63,12 +60,14 @@ export class Feed {
     this.controller = null;
   }
 
-  /** The feed starts where it stands now: a stream without a cursor would replay it all. */
+  /** The feed starts where it stands now (`after=now`): a stream without a cursor would
+   * replay it all. What settles meanwhile is passed on, then the stream takes over. */
   async catchUp(signal) {
-    for (let page = 0; page < CATCH_UP_PAGES && !signal.aborted; page++) {
-      const after = this.cursor ? `&after=${encodeURIComponent(this.cursor)}` : '';
-      const answer = await api(`/api/v1/events?limit=${CATCH_UP_LIMIT}${after}`, { signal });
-      if (answer.next) this.cursor = answer.next;
+    let after = 'now';
+    for (;;) {
+      const answer = await api(`/api/v1/events?limit=200&after=${encodeURIComponent(after)}`, { signal });
+      answer.events.forEach((event) => this.emit(event));
+      this.cursor = after = answer.next;
       if (!answer.hasMore) return;
     }
   }
