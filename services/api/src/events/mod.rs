@@ -36,13 +36,19 @@ impl fmt::Display for Cursor {
     }
 }
 
+/// What `after` and `Last-Event-ID` accept: nothing (the start), `now`, or a cursor.
+pub const CURSOR_PATTERN: &str = "^(now|[0-9]{1,19}-[0-9]{1,18})?$";
+
 impl FromStr for Cursor {
     type Err = ();
 
     fn from_str(raw: &str) -> Result<Self, ()> {
         let (tx, id) = raw.split_once('-').ok_or(())?;
-        let all_digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-        if !all_digits(tx) || !all_digits(id) {
+        // As many digits as always fit (CURSOR_PATTERN says the same).
+        let digits = |s: &str, most: usize| {
+            (1..=most).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit())
+        };
+        if !digits(tx, 19) || !digits(id, 18) {
             return Err(());
         }
         Ok(Self {
@@ -215,6 +221,12 @@ mod tests {
         assert_eq!("7613-42".parse::<Cursor>(), Ok(c));
         assert!(Cursor { tx: 7612, id: 99 } < c);
         assert_eq!("0-0".parse::<Cursor>(), Ok(Cursor::default()));
+        // The longest CURSOR_PATTERN allows always fit.
+        assert!(
+            "9999999999999999999-999999999999999999"
+                .parse::<Cursor>()
+                .is_ok()
+        );
     }
 
     #[test]
@@ -229,6 +241,9 @@ mod tests {
             "+1-2",
             "1 -2",
             "99999999999999999999-1",
+            // Within range, but longer than CURSOR_PATTERN allows.
+            "00000000000000000001-1",
+            "1-0000000000000000001",
         ] {
             assert!(raw.parse::<Cursor>().is_err(), "{raw:?}");
         }

@@ -35,7 +35,7 @@ async fn start(
     raw: Option<&str>,
     name: &str,
 ) -> Result<Cursor, ApiError> {
-    match raw.map(str::trim) {
+    match raw {
         None | Some("") => Ok(Cursor::default()),
         Some("now") => Ok(head(&state.pool, client).await?),
         Some(raw) => raw.parse().map_err(|()| {

@@ -36,10 +36,14 @@ fn limit() -> Value {
     json!({"type": "integer", "minimum": 1, "maximum": 200, "default": 50})
 }
 
-/// The schema of query parameter `name` of `path`, where the handler constrains it.
+/// The schema of query parameter (or `Last-Event-ID`) `name` of `path`, where the handler
+/// constrains it.
 fn query(path: &str, name: &str) -> Option<Value> {
     Some(match (path, name) {
         (_, "limit") => limit(),
+        ("/api/v1/events" | "/api/v1/events/stream", "after" | "Last-Event-ID") => {
+            json!({"type": "string", "pattern": crate::events::CURSOR_PATTERN})
+        }
         ("/api/v1/jobs", "before") => before("^job_[0-9A-Za-z]{26}$"),
         ("/api/v1/assets", "before") => before("^asset_[0-9A-Za-z]{26}$"),
         ("/api/v1/jobs", "status") => json!({"type": "string", "enum": STATUSES}),
@@ -61,7 +65,8 @@ fn constrain_queries(doc: &mut Value) {
         };
         let operations = item.values_mut().filter_map(|op| op.get_mut("parameters"));
         for parameters in operations.filter_map(Value::as_array_mut) {
-            for parameter in parameters.iter_mut().filter(|p| p["in"] == "query") {
+            let handled = |p: &&mut Value| p["in"] == "query" || p["name"] == "Last-Event-ID";
+            for parameter in parameters.iter_mut().filter(handled) {
                 let name = parameter["name"].as_str().unwrap_or_default().to_owned();
                 if let Some(schema) = query(path, &name) {
                     parameter["schema"] = schema;
