@@ -72,6 +72,26 @@ async fn read_feed(sandbox: &Sandbox, client: &Client, after: &str, limit: u32) 
     }
 }
 
+/// Settings where a webhook is attempted once (no retries): the events then stop with it.
+fn one_attempt() -> Settings {
+    Settings {
+        retry_schedule: Vec::new(),
+        ..Settings::default()
+    }
+}
+
+/// `events` hold a terminal event and a webhook attempt for every one of `jobs`.
+fn every_end_in(events: &[Value], jobs: &[String]) -> bool {
+    jobs.iter().all(|job| {
+        let of_job = |kind: &str| {
+            events
+                .iter()
+                .any(|e| e["jobId"] == job.as_str() && e["type"] == kind)
+        };
+        TERMINAL.iter().any(|kind| of_job(kind)) && of_job("webhook.attempt")
+    })
+}
+
 /// Waits until the feed holds a terminal event for each job and a webhook attempt for each;
 /// returns the whole feed.
 async fn feed_with_every_end(sandbox: &Sandbox, client: &Client, jobs: &[String]) -> Vec<Value> {
@@ -80,15 +100,7 @@ async fn feed_with_every_end(sandbox: &Sandbox, client: &Client, jobs: &[String]
         WAIT,
         || async {
             let events = read_feed(sandbox, client, "", 7).await;
-            let done = jobs.iter().all(|job| {
-                let of_job = |kind: &str| {
-                    events
-                        .iter()
-                        .any(|e| e["jobId"] == job.as_str() && e["type"] == kind)
-                };
-                TERMINAL.iter().any(|kind| of_job(kind)) && of_job("webhook.attempt")
-            });
-            done.then_some(events)
+            every_end_in(&events, jobs).then_some(events)
         },
     )
     .await
@@ -168,10 +180,8 @@ async fn assert_tells_each_life(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_partner_that_missed_every_webhook_catches_up_from_the_feed_exactly() {
-    let mut settings = Settings::default();
     // One attempt a job: the receiver's 500 is all the partner's webhook log will hold.
-    settings.retry_schedule = Vec::new();
-    let sandbox = Sandbox::start(settings).await;
+    let sandbox = Sandbox::start(one_attempt()).await;
     let peer = Peer::start().await;
     peer.script_hook(&[500; 64]);
 
@@ -335,14 +345,7 @@ impl SseReader {
     /// Reads until every job has had a terminal event and a webhook attempt; returns them all.
     async fn until_every_end(&mut self, jobs: &[String], mut seen: Vec<Value>) -> Vec<Value> {
         loop {
-            let done = jobs.iter().all(|job| {
-                let of_job = |kind: &str| {
-                    seen.iter()
-                        .any(|e| e["jobId"] == job.as_str() && e["type"] == kind)
-                };
-                TERMINAL.iter().any(|kind| of_job(kind)) && of_job("webhook.attempt")
-            });
-            if done {
+            if every_end_in(&seen, jobs) {
                 return seen;
             }
             let (id, kind, data) = self.next().await;
@@ -355,9 +358,7 @@ impl SseReader {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stream_resumed_with_last_event_id_loses_and_repeats_nothing() {
-    let mut settings = Settings::default();
-    settings.retry_schedule = Vec::new();
-    let sandbox = Sandbox::start(settings).await;
+    let sandbox = Sandbox::start(one_attempt()).await;
     let peer = Peer::start().await;
     peer.script_hook(&[204; 64]);
 
