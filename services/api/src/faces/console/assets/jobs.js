@@ -105,6 +105,20 @@ export async function jobsPage(main, route) {
       && (!filters.capability || job.capability === filters.capability);
   }
 
+  /** Puts a job's row where the list's order (newest first) has it; not when it is older
+   * than every row shown and more pages follow (it belongs to one of them). Jobs created close
+   * together can be fetched out of order, so a new row does not always go on top. */
+  function place(job) {
+    const newer = (a, b) => {
+      const [ta, tb] = [Date.parse(a.createdAt), Date.parse(b.createdAt)];
+      return ta > tb || (ta === tb && a.id > b.id);
+    };
+    const after = [...body.children].find((tr) => newer(job, rows.get(tr.dataset.jobId).job));
+    if (!after && next) return false;
+    body.insertBefore(row(job), after ?? null);
+    return true;
+  }
+
   async function onEvent(event) {
     if (!event.jobId || event.type === 'webhook.attempt') return;
     const entry = rows.get(event.jobId);
@@ -126,9 +140,7 @@ export async function jobsPage(main, route) {
     try {
       const job = await api(`/api/v1/jobs/${encodeURIComponent(event.jobId)}`);
       if (!rows.has(job.id)) {
-        const newest = body.firstElementChild && rows.get(body.firstElementChild.dataset.jobId)?.job.createdAt;
-        if (!matches(job) || (newest && Date.parse(job.createdAt) < Date.parse(newest))) return;
-        body.prepend(row(job));
+        if (!matches(job) || !place(job)) return;
         empty.hidden = true;
         announce(`New job ${job.id}, ${job.status}`);
       }
