@@ -49,7 +49,10 @@ pub async fn run(
         let more = match pass {
             Ok(taken) => taken as i64 == BATCH,
             Err(err) => {
-                tracing::warn!(error = format!("{err:#}"), "webhook attempts not reported yet");
+                tracing::warn!(
+                    error = format!("{err:#}"),
+                    "webhook attempts not reported yet"
+                );
                 false
             }
         };
