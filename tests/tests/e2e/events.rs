@@ -41,6 +41,22 @@ async fn upscale(sandbox: &Sandbox, client: &Client, peer: &Peer, name: &str, ok
     created["job"]["id"].as_str().unwrap().to_owned()
 }
 
+/// Alpha's upscales `a<n>.png` for `n` in `numbers`, one after the other; number `failing`'s
+/// input is text, so it fails.
+async fn alpha_upscales(
+    sandbox: &Sandbox,
+    peer: &Peer,
+    numbers: std::ops::Range<usize>,
+    failing: usize,
+) -> Vec<String> {
+    let mut jobs = Vec::new();
+    for n in numbers {
+        let name = format!("a{n}.png");
+        jobs.push(upscale(sandbox, &sandbox.alpha, peer, &name, n != failing).await);
+    }
+    jobs
+}
+
 /// Reads the whole feed from `after`, `limit` events a page, following `next`.
 async fn read_feed(sandbox: &Sandbox, client: &Client, after: &str, limit: u32) -> Vec<Value> {
     let mut events = Vec::new();
@@ -191,19 +207,7 @@ async fn a_partner_that_missed_every_webhook_catches_up_from_the_feed_exactly() 
     assert_eq!(page["events"], json!([]));
     assert_eq!(page["hasMore"], false);
 
-    let mut jobs = Vec::new();
-    for n in 0..5 {
-        jobs.push(
-            upscale(
-                &sandbox,
-                &sandbox.alpha,
-                &peer,
-                &format!("a{n}.png"),
-                n != 2,
-            )
-            .await,
-        );
-    }
+    let jobs = alpha_upscales(&sandbox, &peer, 0..5, 2).await;
     let other = upscale(&sandbox, &sandbox.beta, &peer, "b.png", true).await;
 
     let events = feed_with_every_end(&sandbox, &sandbox.alpha, &jobs).await;
@@ -374,18 +378,7 @@ async fn a_stream_resumed_with_last_event_id_loses_and_repeats_nothing() {
     drop(first);
 
     // While nobody listens: more jobs, a failure among them, and beta's.
-    for n in 2..5 {
-        jobs.push(
-            upscale(
-                &sandbox,
-                &sandbox.alpha,
-                &peer,
-                &format!("a{n}.png"),
-                n != 3,
-            )
-            .await,
-        );
-    }
+    jobs.extend(alpha_upscales(&sandbox, &peer, 2..5, 3).await);
     let other = upscale(&sandbox, &sandbox.beta, &peer, "b.png", true).await;
 
     let last = received.last().unwrap()["id"].as_str().unwrap().to_owned();

@@ -30,6 +30,16 @@ pub struct Cursor {
     id: i64,
 }
 
+impl Cursor {
+    /// A row's place, from its `tx::text` (an xid8's text is always its number) and id.
+    fn at(tx: &str, id: i64) -> Self {
+        Self {
+            tx: tx.parse().unwrap_or_default(),
+            id,
+        }
+    }
+}
+
 impl fmt::Display for Cursor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}-{}", self.tx, self.id)
@@ -118,27 +128,29 @@ pub async fn read(
     Ok(rows.into_iter().map(event).collect())
 }
 
-/// `client`'s last settled event: reading after it gives only what happens from now on. Any
-/// row not yet settled has a transaction id at or above the snapshot's xmin, above this one's.
-pub async fn head(pool: &PgPool, client: &str) -> sqlx::Result<Cursor> {
-    let row: Option<(String, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT tx::text, id FROM job_events WHERE client_id = $1 AND {SETTLED}
+/// The last settled event of `client` (of every client when `None`): reading after it gives
+/// only what happens from now on. Any row not yet settled has a transaction id at or above the
+/// snapshot's xmin, above this one's.
+pub async fn head(pool: &PgPool, client: Option<&str>) -> sqlx::Result<Cursor> {
+    let whose = if client.is_some() {
+        "client_id = $1 AND"
+    } else {
+        ""
+    };
+    let query = format!(
+        "SELECT tx::text, id FROM job_events WHERE {whose} {SETTLED}
          ORDER BY tx DESC, id DESC LIMIT 1"
-    )))
-    .bind(client)
-    .fetch_optional(pool)
-    .await?;
-    Ok(row.map_or_else(Cursor::default, |(tx, id)| Cursor {
-        tx: tx.parse().unwrap_or_default(),
-        id,
-    }))
+    );
+    let mut query = sqlx::query_as(sqlx::AssertSqlSafe(query));
+    if let Some(client) = client {
+        query = query.bind(client);
+    }
+    let row: Option<(String, i64)> = query.fetch_optional(pool).await?;
+    Ok(row.map_or_else(Cursor::default, |(tx, id)| Cursor::at(&tx, id)))
 }
 
 fn event((tx, id, job_id, kind, data, at): EventRow) -> Event {
-    let cursor = Cursor {
-        tx: tx.parse().unwrap_or_default(),
-        id,
-    };
+    let cursor = Cursor::at(&tx, id);
     Event {
         id: cursor.to_string(),
         kind,

@@ -14,7 +14,7 @@ use sqlx::PgPool;
 use tokio::sync::{Notify, broadcast};
 use tokio_util::sync::CancellationToken;
 
-use super::{Cursor, SETTLED};
+use super::{Cursor, SETTLED, head};
 
 /// How often an open stream's news is looked for: the live delay at most, beside commit.
 const POLL: Duration = Duration::from_millis(100);
@@ -135,7 +135,7 @@ impl Pump {
 
     /// Follows the feed from its settled head while streams are open.
     async fn follow(&self, pool: &PgPool, shutdown: &CancellationToken) -> sqlx::Result<()> {
-        let mut cursor = head(pool).await?;
+        let mut cursor = head(pool, None).await?;
         // Streams that opened while the pump was idle read after their subscription, but
         // perhaps before this head: they look again, and from here on nothing is missed.
         let _ = self.inner.news.send(None);
@@ -161,19 +161,6 @@ impl Pump {
     }
 }
 
-/// The last settled event of the whole feed.
-async fn head(pool: &PgPool) -> sqlx::Result<Cursor> {
-    let row: Option<(String, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT tx::text, id FROM job_events WHERE {SETTLED} ORDER BY tx DESC, id DESC LIMIT 1"
-    )))
-    .fetch_optional(pool)
-    .await?;
-    Ok(row.map_or_else(Cursor::default, |(tx, id)| Cursor {
-        tx: tx.parse().unwrap_or_default(),
-        id,
-    }))
-}
-
 /// The clients with settled events after `after`, the cursor of the last one read, and
 /// whether the read was full.
 async fn news_after(pool: &PgPool, after: Cursor) -> sqlx::Result<(HashSet<String>, Cursor, bool)> {
@@ -191,10 +178,7 @@ async fn news_after(pool: &PgPool, after: Cursor) -> sqlx::Result<(HashSet<Strin
     let mut last = after;
     let mut clients = HashSet::new();
     for (tx, id, client) in rows {
-        last = Cursor {
-            tx: tx.parse().unwrap_or_default(),
-            id,
-        };
+        last = Cursor::at(&tx, id);
         clients.insert(client);
     }
     Ok((clients, last, full))

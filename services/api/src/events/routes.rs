@@ -37,7 +37,7 @@ async fn start(
 ) -> Result<Cursor, ApiError> {
     match raw {
         None | Some("") => Ok(Cursor::default()),
-        Some("now") => Ok(head(&state.pool, client).await?),
+        Some("now") => Ok(head(&state.pool, Some(client)).await?),
         Some(raw) => raw.parse().map_err(|()| {
             ApiError::BadRequest(format!(
                 "{name}: {raw:?} is not a cursor of this feed (an event's `id`, such as \
