@@ -41,5 +41,13 @@ export ATELIER_TEST_PYTHON="$REPO/.local/venv/bin/python"
 step "cargo test --workspace -j 2"
 cargo test --workspace -j 2
 
+# The chaos suite's short form (README, "Chaos"): every role replicated on a three-node NATS
+# cluster, a seeded fault schedule, the invariant checker. Bounded to a few hundred jobs and a
+# handful of faults; the seed is fixed so a failure here replays with the same schedule.
+step "chaos suite, short form (tests/src/chaos)"
+cargo build -p atelier-tests --bin chaos -j 2
+./target/debug/chaos --jobs "${ATELIER_CHAOS_JOBS:-300}" --faults "${ATELIER_CHAOS_FAULTS:-8}" \
+    --seed "${ATELIER_CHAOS_SEED:-18}"
+
 STEP=""
 printf '\n==> all checks passed\n'

@@ -3,6 +3,7 @@
 //! bucket, port 0), plus local servers that play the partner's side ([`peer`]).
 
 pub mod browser;
+pub mod chaos;
 mod invariants;
 pub mod otlp;
 pub mod peer;

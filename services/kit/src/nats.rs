@@ -159,13 +159,22 @@ impl Names {
     }
 }
 
+/// The servers of `ATELIER_NATS_URL`: one URL, or several separated by commas (the seed
+/// servers of a cluster, tried in turn, so that a role reaches the cluster while any is up).
+pub fn server_urls(url: &str) -> Vec<&str> {
+    url.split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .collect()
+}
+
 /// Connects with unlimited reconnects: a NATS restart must never end a role.
 pub async fn connect(config: &NatsConfig, name: &str) -> anyhow::Result<async_nats::Client> {
     async_nats::ConnectOptions::new()
         .name(name)
         .retry_on_initial_connect()
         .connection_timeout(Duration::from_secs(5))
-        .connect(&config.url)
+        .connect(server_urls(&config.url))
         .await
         .with_context(|| format!("connecting to nats at {}", config.url))
 }
@@ -194,6 +203,15 @@ mod tests {
         assert_eq!(
             names.durable("worker.image.upscale"),
             "t-1_worker_image_upscale"
+        );
+    }
+
+    #[test]
+    fn a_cluster_is_given_as_comma_separated_seed_servers() {
+        assert_eq!(server_urls("nats://a:4222"), ["nats://a:4222"]);
+        assert_eq!(
+            server_urls("nats://a:4222, nats://b:4222,,nats://c:4222"),
+            ["nats://a:4222", "nats://b:4222", "nats://c:4222"]
         );
     }
 }
