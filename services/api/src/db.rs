@@ -11,9 +11,18 @@ use sqlx::{
 /// A pool sized explicitly; a session idle inside a transaction is killed by the server,
 /// so a leaked transaction cannot hold locks forever.
 pub async fn connect(url: &str, size: u32) -> anyhow::Result<PgPool> {
-    let options = PgConnectOptions::from_str(url)
+    pool(options(url)?, size).await
+}
+
+/// The connection settings of `ATELIER_DATABASE_URL`; an error is a bad setting, not a
+/// server that is down.
+pub fn options(url: &str) -> anyhow::Result<PgConnectOptions> {
+    Ok(PgConnectOptions::from_str(url)
         .context("ATELIER_DATABASE_URL is not a postgres url")?
-        .options([("idle_in_transaction_session_timeout", "30s")]);
+        .options([("idle_in_transaction_session_timeout", "30s")]))
+}
+
+pub async fn pool(options: PgConnectOptions, size: u32) -> anyhow::Result<PgPool> {
     PgPoolOptions::new()
         .max_connections(size)
         .acquire_timeout(Duration::from_secs(5))

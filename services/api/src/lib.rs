@@ -32,7 +32,7 @@ pub mod webhooks;
 use std::sync::Arc;
 
 use anyhow::Context;
-use atelier_kit::{nats::Names, storage::Storage};
+use atelier_kit::{nats::Names, startup::retry, storage::Storage};
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
@@ -66,35 +66,27 @@ pub async fn run(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let pool = db::connect(&config.database_url, config.database_pool_size).await?;
-    db::migrate(&pool).await?;
-    for (client, key) in &config.bootstrap_keys {
-        let installed = auth::install_key(&pool, client, key, "ATELIER_API_KEYS")
-            .await
-            .context("installing ATELIER_API_KEYS")?;
-        if installed == auth::KeyState::Revoked {
-            tracing::warn!(client = %client,
-                "a key in ATELIER_API_KEYS was revoked and stays revoked; remove it from the setting");
-        }
-    }
-    for (client, amount) in &config.bootstrap_credits {
-        let note = "ATELIER_BOOTSTRAP_CREDITS";
-        if credits::grant_once(&pool, client.as_str(), *amount, note).await? {
-            tracing::info!(client = %client, amount, "bootstrap credits granted");
-        }
-    }
+    let options = db::options(&config.database_url)?;
+    let pool = retry("preparing the database", &shutdown, || {
+        prepare_database(&config, options.clone())
+    })
+    .await?;
     let offer = probe_offer(&config).await;
     let nats = atelier_kit::nats::connect(&config.nats, "atelier-api").await?;
     let js = async_nats::jetstream::new(nats.clone());
     let names = Names::from_config(&config.nats);
     // The relay publishes into every work stream, so it makes sure they exist.
-    for capability in atelier_kit::nats::CAPABILITIES {
-        atelier_kit::nats::ensure_stream(&js, names.job_stream_config(capability)).await?;
-    }
-    atelier_kit::nats::ensure_stream(&js, names.webhooks_stream_config()).await?;
-    atelier_kit::nats::ensure_stream(&js, names.events_stream_config()).await?;
+    retry("creating the streams", &shutdown, || async {
+        for capability in atelier_kit::nats::CAPABILITIES {
+            atelier_kit::nats::ensure_stream(&js, names.job_stream_config(capability)).await?;
+        }
+        atelier_kit::nats::ensure_stream(&js, names.webhooks_stream_config()).await?;
+        atelier_kit::nats::ensure_stream(&js, names.events_stream_config()).await?;
+        Ok(())
+    })
+    .await?;
     let storage = Storage::connect(&config.s3).await;
-    storage.ensure_bucket().await?;
+    retry("creating the bucket", &shutdown, || storage.ensure_bucket()).await?;
 
     let guard = atelier_netguard::GuardedClient::new(atelier_netguard::GuardConfig {
         allow_private_networks: config.allow_private_networks,
@@ -206,6 +198,32 @@ pub async fn probe_offer(config: &ApiConfig) -> faces::creations::Offer {
         prices: config.creation_prices.clone(),
         outliner,
     }
+}
+
+/// Connects, migrates, and installs the bootstrap keys and credits: each step idempotent, so
+/// the whole is tried again while PostgreSQL is unreachable.
+async fn prepare_database(
+    config: &ApiConfig,
+    options: sqlx::postgres::PgConnectOptions,
+) -> anyhow::Result<PgPool> {
+    let pool = db::pool(options, config.database_pool_size).await?;
+    db::migrate(&pool).await?;
+    for (client, key) in &config.bootstrap_keys {
+        let installed = auth::install_key(&pool, client, key, "ATELIER_API_KEYS")
+            .await
+            .context("installing ATELIER_API_KEYS")?;
+        if installed == auth::KeyState::Revoked {
+            tracing::warn!(client = %client,
+                "a key in ATELIER_API_KEYS was revoked and stays revoked; remove it from the setting");
+        }
+    }
+    for (client, amount) in &config.bootstrap_credits {
+        let note = "ATELIER_BOOTSTRAP_CREDITS";
+        if credits::grant_once(&pool, client.as_str(), *amount, note).await? {
+            tracing::info!(client = %client, amount, "bootstrap credits granted");
+        }
+    }
+    Ok(pool)
 }
 
 /// `atelier migrate`: applies the api's migrations and exits.

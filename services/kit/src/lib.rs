@@ -7,5 +7,6 @@ pub mod ids;
 pub mod metrics;
 pub mod nats;
 pub mod shutdown;
+pub mod startup;
 pub mod storage;
 pub mod telemetry;

@@ -38,8 +38,13 @@ pub async fn run(
             shutdown.clone(),
         ));
     }
-    let pool = store::connect(&config.database_url).await?;
-    store::migrate(&pool).await?;
+    let options = store::options(&config.database_url)?;
+    let pool = atelier_kit::startup::retry("preparing the database", &shutdown, || async {
+        let pool = store::connect(options.clone()).await?;
+        store::migrate(&pool).await?;
+        Ok(pool)
+    })
+    .await?;
     let nats = atelier_kit::nats::connect(&config.nats, "atelier-webhook").await?;
     let guard = atelier_netguard::GuardedClient::new(atelier_netguard::GuardConfig {
         allow_private_networks: config.allow_private_networks,

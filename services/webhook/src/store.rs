@@ -13,10 +13,15 @@ use sqlx::{
 /// Connections the webhook-service keeps to PostgreSQL.
 pub const POOL_SIZE: u32 = 8;
 
-pub async fn connect(url: &str) -> anyhow::Result<PgPool> {
-    let options = PgConnectOptions::from_str(url)
+/// The connection settings of `ATELIER_DATABASE_URL`; an error is a bad setting, not a
+/// server that is down.
+pub fn options(url: &str) -> anyhow::Result<PgConnectOptions> {
+    Ok(PgConnectOptions::from_str(url)
         .context("ATELIER_DATABASE_URL is not a postgres url")?
-        .options([("idle_in_transaction_session_timeout", "30s")]);
+        .options([("idle_in_transaction_session_timeout", "30s")]))
+}
+
+pub async fn connect(options: PgConnectOptions) -> anyhow::Result<PgPool> {
     PgPoolOptions::new()
         .max_connections(POOL_SIZE)
         .acquire_timeout(Duration::from_secs(5))

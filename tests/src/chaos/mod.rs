@@ -136,8 +136,10 @@ impl Report {
                 println!("  … and {} more", v.violations.len() - 20);
             }
         }
-        println!();
-        println!("logs: {}", self.dir.display());
+        if self.violations() > 0 {
+            println!();
+            println!("every process's log is kept in {}", self.dir.display());
+        }
     }
 }
 

@@ -3,7 +3,14 @@
 //! latency, are cut (every open one reset, new ones refused), or are partitioned (held open
 //! with nothing passing either way, as a network that drops packets looks to both ends).
 
-use std::{net::SocketAddr, time::Duration};
+use std::{
+    net::SocketAddr,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
 
 use tokio::{
     io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt},
@@ -28,6 +35,7 @@ pub enum Mode {
 pub struct Proxy {
     pub addr: SocketAddr,
     mode: watch::Sender<Mode>,
+    accepted: Arc<AtomicUsize>,
     accept: JoinHandle<()>,
 }
 
@@ -36,23 +44,32 @@ impl Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let (mode, watched) = watch::channel(Mode::Pass);
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let counter = accepted.clone();
         let accept = tokio::spawn(async move {
             loop {
                 let Ok((client, _)) = listener.accept().await else {
                     continue;
                 };
+                counter.fetch_add(1, Ordering::Relaxed);
                 tokio::spawn(connection(client, upstream, watched.clone()));
             }
         });
-        Ok(Self { addr, mode, accept })
+        Ok(Self {
+            addr,
+            mode,
+            accepted,
+            accept,
+        })
     }
 
     pub fn set(&self, mode: Mode) {
         self.mode.send_replace(mode);
     }
 
-    pub fn mode(&self) -> Mode {
-        *self.mode.borrow()
+    /// Connections accepted so far, whatever became of them.
+    pub fn connections(&self) -> usize {
+        self.accepted.load(Ordering::Relaxed)
     }
 }
 

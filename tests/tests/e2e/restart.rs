@@ -4,9 +4,10 @@
 use std::time::Duration;
 
 use atelier_tests::{
+    chaos::proxy::{Mode, Proxy},
     gradient_png,
     peer::{File, Peer},
-    process::{free_port, start},
+    process::{binary, free_port, start},
     sandbox::{Sandbox, Settings},
     wait_until,
 };
@@ -69,5 +70,81 @@ async fn a_killed_platform_finishes_its_job_exactly_once_after_restart() {
     sandbox.check_invariants().await;
     assert_eq!(peer.for_job(&job_id).len(), 1, "exactly one webhook");
     platform.kill().await.ok();
+    sandbox.teardown().await;
+}
+
+/// A role started while PostgreSQL is unreachable waits for it, unready, and serves once it
+/// answers. The chaos suite found the api and the webhook-service exiting instead (a
+/// webhook-service restarted during a PostgreSQL crash exited twice), which on Kubernetes
+/// means a crash loop's growing back-off after every database blip.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn roles_started_while_postgresql_is_down_wait_for_it() {
+    let sandbox = Sandbox::provision(Settings::default()).await;
+    let (_, rest) = sandbox.database_url.split_once('@').unwrap();
+    let (upstream, _) = rest.split_once('/').unwrap();
+    let proxy = Proxy::start(upstream.parse().unwrap()).await.unwrap();
+    proxy.set(Mode::Refuse);
+    let database_url = sandbox
+        .database_url
+        .replace(upstream, &proxy.addr.to_string());
+    // The api answers nothing until it has its database (its listener is bound, so a
+    // request would wait); the webhook-service answers its health port unready.
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    let mut roles = Vec::new();
+    for role in ["api", "webhook"] {
+        let port = free_port();
+        let child = tokio::process::Command::new(binary())
+            .arg(role)
+            .envs(sandbox.env())
+            .env("ATELIER_DATABASE_URL", &database_url)
+            .env("ATELIER_HTTP_ADDR", format!("127.0.0.1:{port}"))
+            .stdout(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let before = proxy.connections();
+        wait_until(
+            &format!("{role} to try the database three times"),
+            Duration::from_secs(30),
+            || async { (proxy.connections() >= before + 3).then_some(()) },
+        )
+        .await;
+        roles.push((role, port, child));
+    }
+    for (role, port, child) in &mut roles {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "{role} exited while the database was down"
+        );
+        let ready = http
+            .get(format!("http://127.0.0.1:{port}/readyz"))
+            .send()
+            .await;
+        assert!(
+            !ready.is_ok_and(|r| r.status().is_success()),
+            "{role} is not ready without its database"
+        );
+    }
+    proxy.set(Mode::Pass);
+    for (role, port, _) in &roles {
+        wait_until(
+            &format!("{role} to be ready once the database answers"),
+            Duration::from_secs(30),
+            || async {
+                let ready = http
+                    .get(format!("http://127.0.0.1:{port}/readyz"))
+                    .send()
+                    .await;
+                ready.is_ok_and(|r| r.status().is_success()).then_some(())
+            },
+        )
+        .await;
+    }
+    for (_, _, mut child) in roles {
+        child.kill().await.ok();
+    }
     sandbox.teardown().await;
 }
