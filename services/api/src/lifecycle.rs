@@ -27,8 +27,10 @@ pub enum Fence<'a> {
     Lease(&'a str),
     /// A job still queued past its time-to-live.
     QueuedPastTtl,
-    /// A running attempt past its deadline.
-    RunningPastDeadline,
+    /// A running attempt whose deadline had passed at this instant (a PostgreSQL timestamp,
+    /// as text): the reconciler's mark, so that a result published before the deadline and
+    /// still on its way through the projector is applied rather than overtaken, see `recovery`.
+    RunningPastDeadline(&'a str),
     /// A running job on its last attempt whose last heartbeat is older than this instant (a
     /// PostgreSQL timestamp, as text): the reconciler's cutoff, see `recovery`.
     StaleOnLastAttempt(&'a str),
@@ -44,8 +46,8 @@ impl Fence<'_> {
         match self {
             Fence::Lease(_) => "status = 'running' AND lease_token = $5",
             Fence::QueuedPastTtl => "status = 'queued' AND expires_at < now() AND $5::text IS NULL",
-            Fence::RunningPastDeadline => {
-                "status = 'running' AND run_deadline_at < now() AND $5::text IS NULL"
+            Fence::RunningPastDeadline(_) => {
+                "status = 'running' AND run_deadline_at < $5::text::timestamptz"
             }
             Fence::NotTerminal => "status IN ('queued', 'running') AND $5::text IS NULL",
             Fence::Queued => "status = 'queued' AND $5::text IS NULL",
@@ -59,7 +61,9 @@ impl Fence<'_> {
     pub fn bind_value(&self) -> Option<String> {
         match self {
             Fence::Lease(token) => Some((*token).to_owned()),
-            Fence::StaleOnLastAttempt(cutoff) => Some((*cutoff).to_owned()),
+            Fence::StaleOnLastAttempt(cutoff) | Fence::RunningPastDeadline(cutoff) => {
+                Some((*cutoff).to_owned())
+            }
             _ => None,
         }
     }

@@ -35,23 +35,36 @@ pub async fn run(state: AppState, shutdown: CancellationToken) {
             _ = shutdown.cancelled() => return,
             _ = interval.tick() => {},
         }
-        let cutoff = heartbeat_cutoff(&state, &mut mark).await;
-        match tick(&state, cutoff.as_deref()).await {
+        let cutoff = judgement(&state, &mut mark).await;
+        match tick(&state, cutoff.as_ref()).await {
             Ok(expired) => purge_work(&state, &expired).await,
             Err(err) => tracing::warn!(error = format!("{err:#}"), "reconciler tick failed"),
         }
     }
 }
 
-/// A moment the reconciler noted: the events stream's last sequence then, and the heartbeat
-/// age that would count as silent then (`now() - 2 × lease_stale_after`, PostgreSQL's clock).
+/// A moment the reconciler noted: the events stream's last sequence then, and the instants
+/// it may judge running jobs by once the projector has applied every event up to it.
 #[derive(Debug)]
 pub struct Mark {
     stream_seq: u64,
-    cutoff: String,
+    judgement: Judgement,
 }
 
-/// The heartbeat cutoff this tick may judge silent jobs by, if any.
+/// PostgreSQL timestamps (as text) of the moment a mark was noted.
+#[derive(Clone, Debug)]
+pub struct Judgement {
+    /// The heartbeat age that counts as silent then: `now() - 2 × lease_stale_after`.
+    pub heartbeat_cutoff: String,
+    /// `now()` then: an attempt whose deadline had passed by this instant and whose result is
+    /// not applied by the time the projector has caught up with the mark did not finish in
+    /// time. Judging deadlines by the clock alone failed jobs whose result was published before
+    /// the deadline and still waiting in a projector slowed by its database (found by the
+    /// chaos suite).
+    pub noted_at: String,
+}
+
+/// The instants this tick may judge running jobs by, if any.
 ///
 /// Heartbeats reach the database through the projector, so a heartbeat older than the cutoff
 /// proves a silent worker only once every event published before the cutoff was taken has
@@ -64,7 +77,7 @@ pub struct Mark {
 ///
 /// A mark is kept until the floor reaches it (a lagging projector delays the judgement, it
 /// never skips it), then used once and replaced. Unknown counts as behind.
-async fn heartbeat_cutoff(state: &AppState, mark: &mut Option<Mark>) -> Option<String> {
+async fn judgement(state: &AppState, mark: &mut Option<Mark>) -> Option<Judgement> {
     let reached = match mark.as_ref() {
         Some(noted) => match applied_through(state).await {
             Ok(floor) => floor >= noted.stream_seq,
@@ -78,7 +91,7 @@ async fn heartbeat_cutoff(state: &AppState, mark: &mut Option<Mark>) -> Option<S
     if mark.is_some() && !reached {
         return None;
     }
-    let used = mark.take().map(|noted| noted.cutoff);
+    let used = mark.take().map(|noted| noted.judgement);
     match note(state).await {
         Ok(noted) => *mark = Some(noted),
         Err(err) => tracing::debug!(error = format!("{err:#}"), "reconciler mark not taken"),
@@ -97,19 +110,26 @@ async fn applied_through(state: &AppState) -> anyhow::Result<u64> {
 /// Notes the cutoff first and the stream's last sequence second, so every event published
 /// before the cutoff's moment is at or below the noted sequence.
 async fn note(state: &AppState) -> anyhow::Result<Mark> {
-    let cutoff: String = sqlx::query_scalar("SELECT (now() - $1)::text")
-        .bind(state.config.lease_stale_after * 2)
-        .fetch_one(&state.pool)
-        .await?;
+    let (heartbeat_cutoff, noted_at): (String, String) =
+        sqlx::query_as("SELECT (now() - $1)::text, now()::text")
+            .bind(state.config.lease_stale_after * 2)
+            .fetch_one(&state.pool)
+            .await?;
     let mut stream = state.js.get_stream(state.names.events_stream()).await?;
     let stream_seq = stream.info().await?.state.last_sequence;
-    Ok(Mark { stream_seq, cutoff })
+    Ok(Mark {
+        stream_seq,
+        judgement: Judgement {
+            heartbeat_cutoff,
+            noted_at,
+        },
+    })
 }
 
-/// One pass; returns the jobs it expired, whose work messages can now be purged. Silent
-/// running jobs are judged only with a `heartbeat_cutoff` (the projector has caught up with
-/// the moment it stands for).
-pub async fn tick(state: &AppState, heartbeat_cutoff: Option<&str>) -> anyhow::Result<Vec<Ended>> {
+/// One pass; returns the jobs it expired, whose work messages can now be purged. Running
+/// jobs (silent, or past their deadline) are judged only with a `judgement` (the projector
+/// has caught up with the moment it stands for).
+pub async fn tick(state: &AppState, judgement: Option<&Judgement>) -> anyhow::Result<Vec<Ended>> {
     let mut tx = state.pool.begin().await?;
     let leader: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
         .bind(LEADER_LOCK)
@@ -127,12 +147,14 @@ pub async fn tick(state: &AppState, heartbeat_cutoff: Option<&str>) -> anyhow::R
             state.config.run_timeout.as_secs()
         ),
     };
-    ended.extend(end_all(state, &mut tx, Fence::RunningPastDeadline, &deadline).await?);
     let lost = Outcome::Failed {
         code: "worker_lost".to_owned(),
         message: "the worker stopped reporting during the last attempt".to_owned(),
     };
-    if let Some(cutoff) = heartbeat_cutoff {
+    if let Some(judgement) = judgement {
+        let past_deadline = Fence::RunningPastDeadline(&judgement.noted_at);
+        ended.extend(end_all(state, &mut tx, past_deadline, &deadline).await?);
+        let cutoff = judgement.heartbeat_cutoff.as_str();
         ended.extend(end_all(state, &mut tx, Fence::StaleOnLastAttempt(cutoff), &lost).await?);
         requeue_silent(&mut tx, cutoff).await?;
     }

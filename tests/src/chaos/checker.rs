@@ -231,25 +231,28 @@ async fn accepted_jobs_end(
     Ok(verdict)
 }
 
-/// I4: the feed of each job holds exactly one terminal transition, the one the row shows.
+/// I4: the feed of each job holds exactly one terminal transition, the one the row shows, and
+/// nothing changed the job after it (a late result of an earlier attempt, say).
 async fn one_terminal_transition(
     views: &Views<'_>,
     jobs: &HashMap<String, Job>,
 ) -> anyhow::Result<Verdict> {
-    let mut verdict = Verdict::new("exactly one terminal transition");
+    let mut verdict = Verdict::new("exactly one terminal transition, last");
     let rows: Vec<(String, Vec<String>)> = sqlx::query_as(
-        "SELECT job_id, coalesce(array_agg(type ORDER BY tx, id) FILTER (WHERE type IN
-                ('job.succeeded', 'job.failed', 'job.cancelled', 'job.expired')), '{}')
-         FROM job_events WHERE type LIKE 'job.%' GROUP BY job_id",
+        "SELECT job_id, array_agg(type ORDER BY tx, id) FROM job_events
+         WHERE type LIKE 'job.%' GROUP BY job_id",
     )
     .fetch_all(views.pool)
     .await?;
-    let terminals: HashMap<String, Vec<String>> = rows.into_iter().collect();
+    let histories: HashMap<String, Vec<String>> = rows.into_iter().collect();
     for (id, job) in jobs {
-        let seen = terminals.get(id).cloned().unwrap_or_default();
+        let history = histories.get(id).cloned().unwrap_or_default();
+        let terminal = |t: &String| TERMINAL.iter().any(|s| *t == format!("job.{s}"));
+        let terminals = history.iter().filter(|t| terminal(t)).count();
+        let last = history.last().map(String::as_str);
         verdict.check(
-            seen.len() == 1 && seen[0] == format!("job.{}", job.status),
-            || format!("{id}: terminal events {seen:?}, row {}", job.status),
+            terminals == 1 && last == Some(format!("job.{}", job.status).as_str()),
+            || format!("{id} ({}): {}", job.status, history.join(" > ")),
         );
     }
     Ok(verdict)
@@ -385,6 +388,20 @@ async fn outputs(views: &Views<'_>) -> anyhow::Result<Verdict> {
         .buffer_unordered(16)
         .collect::<Vec<_>>()
         .await;
+    // A job's outputs are its winning attempt's, and only a job that succeeded has any.
+    let attempts: Vec<(String, String, i32, Vec<String>)> = sqlx::query_as(
+        "SELECT j.id, j.status, j.attempt, array_agg(DISTINCT split_part(a.s3_key, '/', 4))
+         FROM assets a JOIN jobs j ON j.id = a.job_id
+         WHERE a.role = 'output' AND a.deleted_at IS NULL GROUP BY j.id, j.status, j.attempt",
+    )
+    .fetch_all(views.pool)
+    .await?;
+    for (id, status, attempt, recorded) in attempts {
+        verdict.check(
+            status == "succeeded" && recorded == [attempt.to_string()],
+            || format!("{id} ({status}, attempt {attempt}): outputs of attempts {recorded:?}"),
+        );
+    }
     let mut recorded = HashSet::new();
     for (client, key, size, sha, bytes) in reads {
         let ok = key.starts_with(&format!("outputs/{client}/"))

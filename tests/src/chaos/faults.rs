@@ -14,6 +14,10 @@ use super::proxy::Mode;
 pub enum Kind {
     /// SIGKILL of one role replica (index into the topology's replicas), started again after.
     KillReplica(usize),
+    /// SIGSTOP of one role replica, SIGCONT after: a stalled VM or a long pause, after which
+    /// the replica carries on with what it held (a worker reports a result of an attempt the
+    /// platform has given to another).
+    PauseReplica(usize),
     /// SIGKILL of one NATS node, started again on its store after.
     KillNats(usize),
     /// SIGKILL of PostgreSQL's postmaster and every backend, then crash recovery.
@@ -30,6 +34,7 @@ impl Kind {
     pub fn label(&self) -> &'static str {
         match self {
             Kind::KillReplica(_) => "kill -9 role replica",
+            Kind::PauseReplica(_) => "pause role replica (STOP/CONT)",
             Kind::KillNats(_) => "kill -9 nats node",
             Kind::KillPostgres => "kill -9 postgresql",
             Kind::S3(Mode::Refuse) => "s3 refusing",
@@ -57,7 +62,9 @@ pub struct Described<'a> {
 impl fmt::Display for Described<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let target = match &self.fault.kind {
-            Kind::KillReplica(r) | Kind::PartitionNats(r) => self.replicas[*r].clone(),
+            Kind::KillReplica(r) | Kind::PauseReplica(r) | Kind::PartitionNats(r) => {
+                self.replicas[*r].clone()
+            }
             Kind::KillNats(n) => format!("n{}", n + 1),
             Kind::SlowPostgres(d) => format!("+{} ms", d.as_millis()),
             Kind::KillPostgres | Kind::S3(_) => String::new(),
@@ -86,18 +93,25 @@ pub fn schedule(seed: u64, jobs: usize, faults: usize, replicas: usize) -> Vec<F
                 Duration::from_secs_f64(rng.random_range(lo..hi))
             };
             let (kind, hold) = match rng.random_range(0..100) {
-                0..35 => (
+                0..28 => (
                     Kind::KillReplica(rng.random_range(0..replicas)),
                     secs(0.2, 3.0, &mut rng),
                 ),
-                35..50 => (
+                // Mostly longer than the sweeper lets a lease go without heartbeats (twice
+                // `ATELIER_LEASE_STALE_AFTER`, 6 s in the suite), so its attempt is given to
+                // another worker while it sleeps.
+                28..38 => (
+                    Kind::PauseReplica(rng.random_range(0..replicas)),
+                    secs(4.0, 12.0, &mut rng),
+                ),
+                38..50 => (
                     Kind::KillNats(rng.random_range(0..3)),
                     secs(1.0, 6.0, &mut rng),
                 ),
-                50..62 => (Kind::KillPostgres, secs(0.5, 4.0, &mut rng)),
-                62..72 => (Kind::S3(Mode::Refuse), secs(1.0, 6.0, &mut rng)),
-                72..80 => (Kind::S3(Mode::Partition), secs(1.0, 6.0, &mut rng)),
-                80..92 => (
+                50..60 => (Kind::KillPostgres, secs(0.5, 4.0, &mut rng)),
+                60..68 => (Kind::S3(Mode::Refuse), secs(1.0, 6.0, &mut rng)),
+                68..76 => (Kind::S3(Mode::Partition), secs(1.0, 6.0, &mut rng)),
+                76..90 => (
                     Kind::PartitionNats(rng.random_range(0..replicas)),
                     secs(1.0, 8.0, &mut rng),
                 ),
@@ -128,7 +142,7 @@ mod tests {
         assert!(a.windows(2).all(|w| w[0].after <= w[1].after));
         assert!(a.iter().all(|f| f.after < 20_000));
         let kinds: std::collections::BTreeSet<&str> = a.iter().map(|f| f.kind.label()).collect();
-        assert_eq!(kinds.len(), 7, "every kind of fault is drawn: {kinds:?}");
+        assert_eq!(kinds.len(), 8, "every kind of fault is drawn: {kinds:?}");
         assert_ne!(
             schedule(43, 20_000, 200, 10)
                 .iter()

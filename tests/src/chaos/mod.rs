@@ -136,7 +136,7 @@ impl Report {
                 println!("  … and {} more", v.violations.len() - 20);
             }
         }
-        if self.violations() > 0 {
+        if self.dir.exists() {
             println!();
             println!("every process's log is kept in {}", self.dir.display());
         }
@@ -316,6 +316,13 @@ pub async fn run(plan: Plan) -> anyhow::Result<Report> {
         "in.png",
         crate::peer::File::plain(crate::gradient_png(48, 48)),
     );
+    let slow = peer.serve(
+        "slow.png",
+        crate::peer::File {
+            delay: Duration::from_millis(1500),
+            ..crate::peer::File::plain(crate::gradient_png(48, 48))
+        },
+    );
     let mask = peer.serve("mask.png", crate::peer::File::plain(mask_png(48, 48)));
     let workload = Arc::new(Workload {
         jobs: plan.jobs,
@@ -325,6 +332,7 @@ pub async fn run(plan: Plan) -> anyhow::Result<Report> {
         clients: keys.clone(),
         hook_url: hooks.url.clone(),
         image_url: image,
+        slow_url: slow,
         mask_url: mask,
         missing_url: format!("{}/files/never-there.png", peer.base),
     });
@@ -441,7 +449,8 @@ pub async fn run(plan: Plan) -> anyhow::Result<Report> {
         settled_in,
         dir,
     };
-    if report.violations() == 0 {
+    // Logs are kept when something broke, or when asked (`ATELIER_CHAOS_KEEP_LOGS=1`).
+    if report.violations() == 0 && std::env::var_os("ATELIER_CHAOS_KEEP_LOGS").is_none() {
         let _ = std::fs::remove_dir_all(&report.dir);
     }
     Ok(report)
@@ -470,6 +479,12 @@ async fn inject(platform: Arc<Platform>, fault: Fault) -> anyhow::Result<()> {
             replica.kill().await;
             tokio::time::sleep(hold).await;
             replica.start()?;
+        }
+        Kind::PauseReplica(r) => {
+            let replica = platform.replicas[r].lock().await;
+            replica.pause(true);
+            tokio::time::sleep(hold).await;
+            replica.pause(false);
         }
         Kind::KillNats(n) => {
             // One node down at a time: the streams keep a quorum of two.

@@ -360,6 +360,20 @@ impl Replica {
         }
     }
 
+    /// SIGSTOP (`true`) or SIGCONT (`false`) to the replica's process group.
+    pub fn pause(&self, paused: bool) {
+        let signal = if paused {
+            rustix::process::Signal::STOP
+        } else {
+            rustix::process::Signal::CONT
+        };
+        if let Some(pid) = self.child.as_ref().and_then(Child::id)
+            && let Some(pid) = rustix::process::Pid::from_raw(pid as i32)
+        {
+            let _ = rustix::process::kill_process_group(pid, signal);
+        }
+    }
+
     pub fn base(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }

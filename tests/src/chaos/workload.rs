@@ -61,8 +61,10 @@ pub struct Workload {
     /// `(client id, key)`.
     pub clients: Vec<(String, String)>,
     pub hook_url: String,
-    /// Input URLs: a small image, an inpainting mask, and one that is never there.
+    /// Input URLs: a small image, the same answered after 1.5 s, an inpainting mask, and one
+    /// that is never there.
     pub image_url: String,
+    pub slow_url: String,
     pub mask_url: String,
     pub missing_url: String,
 }
@@ -89,7 +91,15 @@ impl Workload {
                 json!({"capability": "image.generate", "prompt": prompt, "width": 64, "height": 64,
                        "webhookUrl": hook})
             } else if kind < 0.75 {
-                json!({"capability": "image.upscale", "imageUrls": [self.image_url], "scale": 2,
+                // Some inputs answer slowly, so that attempts are often in flight when a
+                // worker is paused or cut off (and a late result of a superseded attempt
+                // reaches the platform).
+                let url = if rng.random::<f64>() < 0.3 {
+                    &self.slow_url
+                } else {
+                    &self.image_url
+                };
+                json!({"capability": "image.upscale", "imageUrls": [url], "scale": 2,
                        "webhookUrl": hook})
             } else if kind < 0.92 {
                 json!({"capability": "image.inpaint", "prompt": prompt,

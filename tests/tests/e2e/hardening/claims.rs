@@ -357,3 +357,88 @@ async fn a_result_the_projector_has_not_applied_yet_is_never_discarded() {
     assert_eq!(job["attempts"], 1, "{job}");
     sandbox.teardown().await;
 }
+
+/// Found by the chaos suite (a paused api replica held a result in its projector): a result
+/// published before the attempt's deadline, and still waiting to be applied when the deadline
+/// passed, is applied — the job succeeds. Before: the reconciler judged deadlines by the clock
+/// alone and failed the job `deadline_exceeded` while its result was on its way; the result,
+/// applied later, was fenced out. After: deadlines are judged, like silent heartbeats, only by
+/// a moment the projector has caught up with.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_result_published_before_the_deadline_is_never_overtaken_by_it() {
+    let sandbox = Sandbox::start(Settings {
+        max_attempts: 1,
+        run_timeout: Duration::from_secs(3),
+        ..Settings::default()
+    })
+    .await;
+    let asset = upload_png(&sandbox, &sandbox.alpha).await;
+    let database: String = sqlx::query_scalar("SELECT current_database()")
+        .fetch_one(&sandbox.pool)
+        .await
+        .unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "ALTER DATABASE {database} SET lock_timeout = '300ms'"
+    )))
+    .execute(&sandbox.pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    .execute(&sandbox.pool)
+    .await
+    .unwrap();
+    // Recording outputs needs the assets table: the result waits in the projector.
+    let mut lock = sandbox.pool.begin().await.unwrap();
+    sqlx::query("SET LOCAL lock_timeout = 0")
+        .execute(&mut *lock)
+        .await
+        .unwrap();
+    sqlx::query("LOCK TABLE assets IN SHARE MODE")
+        .execute(&mut *lock)
+        .await
+        .unwrap();
+
+    let (status, created) = sandbox
+        .post_job(
+            &sandbox.alpha,
+            &json!({"capability": "image.upscale", "inputAssetIds": [asset], "scale": 2}),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let job_id = created["job"]["id"].as_str().unwrap().to_owned();
+    let held = Instant::now();
+    let status = wait_until("the attempt's deadline to be 3 s past", WAIT, || async {
+        let (status, past): (String, bool) = sqlx::query_as(
+            "SELECT status, coalesce(run_deadline_at < now() - interval '3 seconds', false)
+                 FROM jobs WHERE id = $1",
+        )
+        .bind(&job_id)
+        .fetch_one(&sandbox.pool)
+        .await
+        .unwrap();
+        (status != "running" && status != "queued" || past).then_some(status)
+    })
+    .await;
+    println!(
+        "deadline: result held back for {:.1} s, job {status} meanwhile",
+        held.elapsed().as_secs_f64()
+    );
+    lock.commit().await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "ALTER DATABASE {database} RESET lock_timeout"
+    )))
+    .execute(&sandbox.pool)
+    .await
+    .unwrap();
+
+    let job = sandbox
+        .wait_for_job(&sandbox.alpha, &job_id, &["succeeded", "failed"], WAIT)
+        .await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    assert_eq!(job["attempts"], 1, "{job}");
+    sandbox.teardown().await;
+}
