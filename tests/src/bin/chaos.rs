@@ -5,6 +5,7 @@
 //! . .local/env   # written by deploy/local/deps.sh
 //! cargo build -p atelier-cli -p atelier-tests --bin atelier --bin chaos
 //! target/debug/chaos [--jobs 300] [--faults 8] [--seed N] [--concurrency 16] [--settle-secs 240]
+//!                    [--kinds kill,pause,nats,postgres,s3-refuse,s3-hang,partition,slow-postgres]
 //! ```
 //!
 //! Two api replicas, two webhook-services and two of each worker the workload uses
@@ -17,7 +18,7 @@
 
 use std::time::Duration;
 
-use atelier_tests::chaos::{Plan, run};
+use atelier_tests::chaos::{Plan, faults::KINDS, run};
 
 fn plan() -> Plan {
     let mut plan = Plan {
@@ -28,6 +29,7 @@ fn plan() -> Plan {
             .map_or(1, |d| d.as_secs()),
         concurrency: 16,
         settle: Duration::from_secs(240),
+        kinds: Vec::new(),
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -39,6 +41,12 @@ fn plan() -> Plan {
             "--concurrency" => plan.concurrency = value().parse().expect("--concurrency N"),
             "--settle-secs" => {
                 plan.settle = Duration::from_secs(value().parse().expect("--settle-secs S"));
+            }
+            "--kinds" => {
+                plan.kinds = value().split(',').map(str::to_owned).collect();
+                if let Some(bad) = plan.kinds.iter().find(|k| !KINDS.contains(&k.as_str())) {
+                    panic!("--kinds: {bad:?} is not one of {}", KINDS.join(", "));
+                }
             }
             other => panic!("unknown argument {other}; see the file's doc comment"),
         }

@@ -30,7 +30,33 @@ pub enum Kind {
     SlowPostgres(Duration),
 }
 
+/// The short names `--kinds` takes, one per kind of fault.
+pub const KINDS: [&str; 8] = [
+    "kill",
+    "pause",
+    "nats",
+    "postgres",
+    "s3-refuse",
+    "s3-hang",
+    "partition",
+    "slow-postgres",
+];
+
 impl Kind {
+    /// Its name in [`KINDS`].
+    pub fn short(&self) -> &'static str {
+        match self {
+            Kind::KillReplica(_) => "kill",
+            Kind::PauseReplica(_) => "pause",
+            Kind::KillNats(_) => "nats",
+            Kind::KillPostgres => "postgres",
+            Kind::S3(Mode::Refuse) => "s3-refuse",
+            Kind::S3(_) => "s3-hang",
+            Kind::PartitionNats(_) => "partition",
+            Kind::SlowPostgres(_) => "slow-postgres",
+        }
+    }
+
     pub fn label(&self) -> &'static str {
         match self {
             Kind::KillReplica(_) => "kill -9 role replica",
@@ -80,49 +106,60 @@ impl fmt::Display for Described<'_> {
     }
 }
 
-/// `faults` faults spread over `jobs` creates, from `seed`. `workers` are the indexes of the
-/// worker replicas (the ones a partition from NATS is drawn for).
-pub fn schedule(seed: u64, jobs: usize, faults: usize, replicas: usize) -> Vec<Fault> {
+/// `faults` faults spread over `jobs` creates, from `seed`, on `replicas` role replicas; only
+/// faults whose short name is in `kinds`, unless it is empty (every kind).
+pub fn schedule(
+    seed: u64,
+    jobs: usize,
+    faults: usize,
+    replicas: usize,
+    kinds: &[String],
+) -> Vec<Fault> {
     let mut rng = StdRng::seed_from_u64(seed);
     let step = jobs / (faults + 1).max(1);
     (0..faults)
         .map(|i| {
             let jitter = rng.random_range(0..=step / 2);
             let after = (step * (i + 1) + jitter).min(jobs.saturating_sub(1));
-            let secs = |lo: f64, hi: f64, rng: &mut StdRng| {
-                Duration::from_secs_f64(rng.random_range(lo..hi))
-            };
-            let (kind, hold) = match rng.random_range(0..100) {
-                0..28 => (
-                    Kind::KillReplica(rng.random_range(0..replicas)),
-                    secs(0.2, 3.0, &mut rng),
-                ),
-                // Mostly longer than the sweeper lets a lease go without heartbeats (twice
-                // `ATELIER_LEASE_STALE_AFTER`, 6 s in the suite), so its attempt is given to
-                // another worker while it sleeps.
-                28..38 => (
-                    Kind::PauseReplica(rng.random_range(0..replicas)),
-                    secs(4.0, 12.0, &mut rng),
-                ),
-                38..50 => (
-                    Kind::KillNats(rng.random_range(0..3)),
-                    secs(1.0, 6.0, &mut rng),
-                ),
-                50..60 => (Kind::KillPostgres, secs(0.5, 4.0, &mut rng)),
-                60..68 => (Kind::S3(Mode::Refuse), secs(1.0, 6.0, &mut rng)),
-                68..76 => (Kind::S3(Mode::Partition), secs(1.0, 6.0, &mut rng)),
-                76..90 => (
-                    Kind::PartitionNats(rng.random_range(0..replicas)),
-                    secs(1.0, 8.0, &mut rng),
-                ),
-                _ => (
-                    Kind::SlowPostgres(Duration::from_millis(rng.random_range(5..60))),
-                    secs(1.0, 5.0, &mut rng),
-                ),
-            };
-            Fault { after, kind, hold }
+            loop {
+                let (kind, hold) = draw(&mut rng, replicas);
+                if kinds.is_empty() || kinds.iter().any(|k| k == kind.short()) {
+                    return Fault { after, kind, hold };
+                }
+            }
         })
         .collect()
+}
+
+/// One fault of any kind, and how long it lasts.
+fn draw(rng: &mut StdRng, replicas: usize) -> (Kind, Duration) {
+    let secs =
+        |lo: f64, hi: f64, rng: &mut StdRng| Duration::from_secs_f64(rng.random_range(lo..hi));
+    match rng.random_range(0..100) {
+        0..28 => (
+            Kind::KillReplica(rng.random_range(0..replicas)),
+            secs(0.2, 3.0, rng),
+        ),
+        // Mostly longer than the sweeper lets a lease go without heartbeats (twice
+        // `ATELIER_LEASE_STALE_AFTER`, 6 s in the suite), so its attempt is given to
+        // another worker while it sleeps.
+        28..38 => (
+            Kind::PauseReplica(rng.random_range(0..replicas)),
+            secs(4.0, 12.0, rng),
+        ),
+        38..50 => (Kind::KillNats(rng.random_range(0..3)), secs(1.0, 6.0, rng)),
+        50..60 => (Kind::KillPostgres, secs(0.5, 4.0, rng)),
+        60..68 => (Kind::S3(Mode::Refuse), secs(1.0, 6.0, rng)),
+        68..76 => (Kind::S3(Mode::Partition), secs(1.0, 6.0, rng)),
+        76..90 => (
+            Kind::PartitionNats(rng.random_range(0..replicas)),
+            secs(1.0, 8.0, rng),
+        ),
+        _ => (
+            Kind::SlowPostgres(Duration::from_millis(rng.random_range(5..60))),
+            secs(1.0, 5.0, rng),
+        ),
+    }
 }
 
 #[cfg(test)]
@@ -131,8 +168,8 @@ mod tests {
 
     #[test]
     fn a_seed_gives_one_schedule_in_workload_order() {
-        let a = schedule(42, 20_000, 200, 10);
-        let b = schedule(42, 20_000, 200, 10);
+        let a = schedule(42, 20_000, 200, 10, &[]);
+        let b = schedule(42, 20_000, 200, 10, &[]);
         assert_eq!(a.len(), 200);
         assert!(
             a.iter()
@@ -144,11 +181,25 @@ mod tests {
         let kinds: std::collections::BTreeSet<&str> = a.iter().map(|f| f.kind.label()).collect();
         assert_eq!(kinds.len(), 8, "every kind of fault is drawn: {kinds:?}");
         assert_ne!(
-            schedule(43, 20_000, 200, 10)
+            schedule(43, 20_000, 200, 10, &[])
                 .iter()
                 .map(|f| f.after)
                 .collect::<Vec<_>>(),
             a.iter().map(|f| f.after).collect::<Vec<_>>()
         );
+    }
+
+    #[test]
+    fn kinds_narrow_the_schedule_and_every_kind_has_a_short_name() {
+        let only = ["pause".to_owned(), "nats".to_owned()];
+        let narrowed = schedule(42, 1000, 50, 10, &only);
+        assert_eq!(narrowed.len(), 50);
+        assert!(
+            narrowed
+                .iter()
+                .all(|f| only.iter().any(|k| k == f.kind.short()))
+        );
+        let all = schedule(42, 20_000, 200, 10, &[]);
+        assert!(all.iter().all(|f| KINDS.contains(&f.kind.short())));
     }
 }

@@ -46,6 +46,8 @@ pub struct Plan {
     pub concurrency: usize,
     /// How long the platform may take to settle after the last fault.
     pub settle: Duration,
+    /// Only these kinds of fault (`faults::KINDS`); empty for all.
+    pub kinds: Vec<String>,
 }
 
 /// The roles and how many replicas of each: every worker the workload uses, twice.
@@ -290,7 +292,13 @@ pub async fn run(plan: Plan) -> anyhow::Result<Report> {
         .map(Replica::base)
         .collect();
 
-    let schedule = faults::schedule(plan.seed, plan.jobs, plan.faults, replicas.len());
+    let schedule = faults::schedule(
+        plan.seed,
+        plan.jobs,
+        plan.faults,
+        replicas.len(),
+        &plan.kinds,
+    );
     println!("fault schedule ({} faults):", schedule.len());
     for fault in &schedule {
         println!(
