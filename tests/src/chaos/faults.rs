@@ -1,7 +1,7 @@
 //! The fault schedule: drawn from the seed before the run starts and printed, so a failing
 //! run can be replayed with the same faults at the same points of the workload. A fault is
-//! triggered by the workload's progress (creates answered), never by the clock; only how
-//! long a fault lasts is a duration.
+//! triggered by the workload's progress (jobs created and followed to their end), never by
+//! the clock; only how long a fault lasts is a duration.
 
 use std::{fmt, time::Duration};
 
@@ -71,7 +71,7 @@ impl Kind {
     }
 }
 
-/// One fault: when (after this many creates answered), what, and for how long.
+/// One fault: when (after this many jobs of the workload ended), what, and for how long.
 #[derive(Clone, Debug)]
 pub struct Fault {
     pub after: usize,
@@ -97,7 +97,7 @@ impl fmt::Display for Described<'_> {
         };
         write!(
             f,
-            "after {:>6} creates: {:<30} {:<18} for {:.1} s",
+            "after {:>6} jobs: {:<30} {:<18} for {:.1} s",
             self.fault.after,
             self.fault.kind.label(),
             target,
@@ -106,7 +106,7 @@ impl fmt::Display for Described<'_> {
     }
 }
 
-/// `faults` faults spread over `jobs` creates, from `seed`, on `replicas` role replicas; only
+/// `faults` faults spread over `jobs` jobs, from `seed`, on `replicas` role replicas; only
 /// faults whose short name is in `kinds`, unless it is empty (every kind).
 pub fn schedule(
     seed: u64,

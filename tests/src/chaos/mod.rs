@@ -346,11 +346,11 @@ pub async fn run(plan: Plan) -> anyhow::Result<Report> {
     });
 
     let supervisor = tokio::spawn(supervise(platform.clone()));
-    let accepted = Arc::new(AtomicUsize::new(0));
-    let work = tokio::spawn(workload.run(accepted.clone()));
+    let done = Arc::new(AtomicUsize::new(0));
+    let work = tokio::spawn(workload.run(done.clone()));
     let mut injections = tokio::task::JoinSet::new();
     for fault in schedule.clone() {
-        while accepted.load(Ordering::Relaxed) < fault.after && !work.is_finished() {
+        while done.load(Ordering::Relaxed) < fault.after && !work.is_finished() {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         injections.spawn(inject(platform.clone(), fault));

@@ -1,7 +1,8 @@
 //! The workload: several clients creating a seeded mix of jobs on the native, tasks and
 //! creations faces through any api replica, retrying what may be retried (a create with its
 //! `Idempotency-Key`, anything answered 503 or never sent), cancelling some, repeating some
-//! creates on purpose — and recording every answer, for the checker.
+//! creates on purpose, each following its job to its end before the next — and recording
+//! every answer, for the checker.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -136,9 +137,9 @@ impl Workload {
         }
     }
 
-    /// Runs every create to its answer, `concurrency` at a time; `accepted` counts answers as
-    /// they come (the fault schedule's clock).
-    pub async fn run(self: Arc<Self>, accepted: Arc<AtomicUsize>) -> Record {
+    /// Runs every create to its answer and its job to its end, `concurrency` clients at a
+    /// time; `done` counts the jobs as they are done with (the fault schedule's clock).
+    pub async fn run(self: Arc<Self>, done: Arc<AtomicUsize>) -> Record {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .build()
@@ -147,12 +148,12 @@ impl Workload {
         let record = Arc::new(Mutex::new(Record::default()));
         let mut clients = tokio::task::JoinSet::new();
         for _ in 0..self.concurrency {
-            let (me, http, next, record, accepted) = (
+            let (me, http, next, record, done) = (
                 self.clone(),
                 http.clone(),
                 next.clone(),
                 record.clone(),
-                accepted.clone(),
+                done.clone(),
             );
             clients.spawn(async move {
                 loop {
@@ -161,7 +162,7 @@ impl Workload {
                         return;
                     }
                     me.one(&http, index, &record).await;
-                    accepted.fetch_add(1, Ordering::Relaxed);
+                    done.fetch_add(1, Ordering::Relaxed);
                 }
             });
         }
@@ -230,15 +231,47 @@ impl Workload {
             }
             job_id = Some(id);
         }
-        if spec.cancel
-            && let Some(id) = job_id
-        {
+        let Some(id) = job_id else { return };
+        if spec.cancel {
             let path = format!("/api/v1/jobs/{id}/cancel");
             self.send(http, index, record, |base| {
                 http.post(format!("{base}{path}")).bearer_auth(key)
             })
             .await;
             record.lock().expect("record").cancels += 1;
+        }
+        self.follow(http, index, key, &id).await;
+    }
+
+    /// Polls the job until it has ended, as a partner without webhooks would, so that each
+    /// client has one job in flight and the faults fall while jobs run rather than while a
+    /// backlog waits. Gives up after three minutes (the checker judges the job anyway).
+    async fn follow(&self, http: &reqwest::Client, index: usize, key: &str, id: &str) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(180);
+        let mut attempt = index;
+        while tokio::time::Instant::now() < deadline {
+            let base = &self.apis[attempt % self.apis.len()];
+            let answer = http
+                .get(format!("{base}/api/v1/jobs/{id}"))
+                .bearer_auth(key)
+                .send()
+                .await;
+            let status = match answer {
+                Ok(r) if r.status().is_success() => r.json::<Value>().await.ok(),
+                _ => {
+                    attempt += 1;
+                    None
+                }
+            };
+            let ended = status
+                .as_ref()
+                .and_then(|j| j["status"].as_str())
+                .is_some_and(|s| !matches!(s, "queued" | "running"));
+            if ended {
+                return;
+            }
+            // A partner's polling interval.
+            tokio::time::sleep(Duration::from_millis(250)).await;
         }
     }
 
