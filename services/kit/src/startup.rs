@@ -68,10 +68,11 @@ mod tests {
     async fn shutdown_ends_the_waiting_with_the_last_error() {
         let shutdown = CancellationToken::new();
         shutdown.cancel();
-        let err = retry("a step", &shutdown, || async { anyhow::bail!("down") })
-            .await
-            .map(|()| ())
-            .unwrap_err();
+        let err = retry("a step", &shutdown, || async {
+            Err::<(), _>(anyhow::anyhow!("down"))
+        })
+        .await
+        .unwrap_err();
         assert!(format!("{err:#}").contains("down"), "{err:#}");
     }
 }

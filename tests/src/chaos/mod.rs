@@ -191,6 +191,8 @@ fn common_env(
         ("ATELIER_WORKER_HEARTBEAT", "500ms".to_owned()),
         ("ATELIER_WORKER_ACK_WAIT", "4s".to_owned()),
         ("ATELIER_WORKER_RETRY_BASE", "300ms".to_owned()),
+        // The attempts mostly wait (slow inputs, a hung S3): more slots than cores.
+        ("ATELIER_WORKER_SLOTS", "6".to_owned()),
         (
             "ATELIER_TASK_MODELS",
             "upscaler=image.upscale,gpt-image-2=image.generate".to_owned(),
