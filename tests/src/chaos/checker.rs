@@ -98,7 +98,11 @@ async fn stream_leftovers(views: &Views<'_>) -> anyhow::Result<Vec<String>> {
             continue;
         }
         for seq in state.first_sequence..=state.last_sequence {
-            if let Ok(message) = stream.get_raw_message(seq).await {
+            // Only the message at this very sequence: a deleted one is not counted again
+            // under a neighbour's number.
+            if let Ok(message) = stream.get_raw_message(seq).await
+                && message.sequence == seq
+            {
                 let id = message
                     .headers
                     .get("Nats-Msg-Id")
