@@ -265,21 +265,12 @@ async fn a_lease_belongs_to_the_worker_that_claimed_it_and_a_back_off_is_kept() 
     sandbox.teardown().await;
 }
 
-/// M3: a finished job's result sits in the events stream, nak'd by the projector because it
-/// cannot be applied for a while (here: another transaction locks `assets` and the database's
-/// `lock_timeout` makes the insert fail, as any outage would), while the job's heartbeat in
-/// the database grows old — the worker stopped beating when it finished. Before: the
-/// reconciler counted only undelivered events, judged the job silent and failed it
-/// `worker_lost` (its last attempt); the result, applied later, was fenced out. After: the
-/// reconciler waits until the projector's ack floor passes its mark, and the job succeeds.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_result_the_projector_has_not_applied_yet_is_never_discarded() {
-    let sandbox = Sandbox::start(Settings {
-        max_attempts: 1,
-        ..Settings::default()
-    })
-    .await;
-    let asset = upload_png(&sandbox, &sandbox.alpha).await;
+/// Makes every result the projector applies from now on fail (another transaction locks
+/// `assets`, and the database's `lock_timeout` makes the insert fail, as any outage would), so
+/// results wait, nak'd, in the events stream. Answers the database's name and the lock.
+async fn hold_results_back(
+    sandbox: &Sandbox,
+) -> (String, sqlx::Transaction<'static, sqlx::Postgres>) {
     let database: String = sqlx::query_scalar("SELECT current_database()")
         .fetch_one(&sandbox.pool)
         .await
@@ -298,6 +289,7 @@ async fn a_result_the_projector_has_not_applied_yet_is_never_discarded() {
     .execute(&sandbox.pool)
     .await
     .unwrap();
+    // Recording outputs needs the assets table: the result waits in the projector.
     let mut lock = sandbox.pool.begin().await.unwrap();
     sqlx::query("SET LOCAL lock_timeout = 0")
         .execute(&mut *lock)
@@ -307,6 +299,39 @@ async fn a_result_the_projector_has_not_applied_yet_is_never_discarded() {
         .execute(&mut *lock)
         .await
         .unwrap();
+    (database, lock)
+}
+
+async fn let_results_through(
+    sandbox: &Sandbox,
+    database: &str,
+    lock: sqlx::Transaction<'static, sqlx::Postgres>,
+) {
+    lock.commit().await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "ALTER DATABASE {database} RESET lock_timeout"
+    )))
+    .execute(&sandbox.pool)
+    .await
+    .unwrap();
+}
+
+/// M3: a finished job's result sits in the events stream, nak'd by the projector because it
+/// cannot be applied for a while (here: another transaction locks `assets` and the database's
+/// `lock_timeout` makes the insert fail, as any outage would), while the job's heartbeat in
+/// the database grows old — the worker stopped beating when it finished. Before: the
+/// reconciler counted only undelivered events, judged the job silent and failed it
+/// `worker_lost` (its last attempt); the result, applied later, was fenced out. After: the
+/// reconciler waits until the projector's ack floor passes its mark, and the job succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_result_the_projector_has_not_applied_yet_is_never_discarded() {
+    let sandbox = Sandbox::start(Settings {
+        max_attempts: 1,
+        ..Settings::default()
+    })
+    .await;
+    let asset = upload_png(&sandbox, &sandbox.alpha).await;
+    let (database, lock) = hold_results_back(&sandbox).await;
 
     let (status, created) = sandbox
         .post_job(
@@ -341,13 +366,7 @@ async fn a_result_the_projector_has_not_applied_yet_is_never_discarded() {
         "M3: result held back for {:.1} s",
         stale_for.elapsed().as_secs_f64()
     );
-    lock.commit().await.unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "ALTER DATABASE {database} RESET lock_timeout"
-    )))
-    .execute(&sandbox.pool)
-    .await
-    .unwrap();
+    let_results_through(&sandbox, &database, lock).await;
 
     let job = sandbox
         .wait_for_job(&sandbox.alpha, &job_id, &["succeeded", "failed"], WAIT)
@@ -373,33 +392,7 @@ async fn a_result_published_before_the_deadline_is_never_overtaken_by_it() {
     })
     .await;
     let asset = upload_png(&sandbox, &sandbox.alpha).await;
-    let database: String = sqlx::query_scalar("SELECT current_database()")
-        .fetch_one(&sandbox.pool)
-        .await
-        .unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "ALTER DATABASE {database} SET lock_timeout = '300ms'"
-    )))
-    .execute(&sandbox.pool)
-    .await
-    .unwrap();
-    sqlx::query(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-         WHERE datname = current_database() AND pid <> pg_backend_pid()",
-    )
-    .execute(&sandbox.pool)
-    .await
-    .unwrap();
-    // Recording outputs needs the assets table: the result waits in the projector.
-    let mut lock = sandbox.pool.begin().await.unwrap();
-    sqlx::query("SET LOCAL lock_timeout = 0")
-        .execute(&mut *lock)
-        .await
-        .unwrap();
-    sqlx::query("LOCK TABLE assets IN SHARE MODE")
-        .execute(&mut *lock)
-        .await
-        .unwrap();
+    let (database, lock) = hold_results_back(&sandbox).await;
 
     let (status, created) = sandbox
         .post_job(
@@ -427,13 +420,7 @@ async fn a_result_published_before_the_deadline_is_never_overtaken_by_it() {
         "deadline: result held back for {:.1} s, job {status} meanwhile",
         held.elapsed().as_secs_f64()
     );
-    lock.commit().await.unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "ALTER DATABASE {database} RESET lock_timeout"
-    )))
-    .execute(&sandbox.pool)
-    .await
-    .unwrap();
+    let_results_through(&sandbox, &database, lock).await;
 
     let job = sandbox
         .wait_for_job(&sandbox.alpha, &job_id, &["succeeded", "failed"], WAIT)
