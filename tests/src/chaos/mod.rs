@@ -10,12 +10,16 @@ pub mod checker;
 pub mod faults;
 pub mod proxy;
 pub mod receiver;
+mod report;
+mod settings;
+mod settle;
 pub mod topology;
 pub mod workload;
 
+pub use report::Report;
+
 use std::{
     net::SocketAddr,
-    path::PathBuf,
     sync::{
         Arc,
         atomic::{AtomicUsize, Ordering},
@@ -28,13 +32,11 @@ use atelier_kit::{config::S3Config, nats::Names, storage::Storage};
 use tokio::sync::Mutex;
 
 use self::{
-    checker::Verdict,
     faults::{Described, Fault, Kind},
     proxy::{Mode, Proxy},
     topology::{Links, NatsNode, Postgres, Replica},
-    workload::{Record, Workload},
+    workload::Workload,
 };
-use crate::sandbox::WEBHOOK_SECRET;
 
 /// What to run.
 #[derive(Clone, Debug)]
@@ -72,146 +74,6 @@ struct Platform {
     replicas: Vec<Mutex<Replica>>,
     /// Each replica's proxies to the NATS nodes, and a lock serialising its partitions.
     links: Vec<Mutex<Links>>,
-}
-
-/// What a run found.
-pub struct Report {
-    pub plan: Plan,
-    pub record: Record,
-    pub verdicts: Vec<Verdict>,
-    pub injected: Vec<(&'static str, usize)>,
-    pub elapsed: Duration,
-    pub settled_in: Option<Duration>,
-    pub dir: PathBuf,
-}
-
-impl Report {
-    pub fn violations(&self) -> usize {
-        self.verdicts.iter().map(|v| v.violations.len()).sum()
-    }
-
-    pub fn print(&self) {
-        let record = &self.record;
-        println!();
-        println!(
-            "chaos: seed {}, {} jobs asked, {} accepted ({}), {} retries, {} cancels, {} tasks with an unknown outcome",
-            self.plan.seed,
-            self.plan.jobs,
-            record.accepted.len(),
-            checker::faces(record)
-                .iter()
-                .map(|(face, n)| format!("{face:?} {n}"))
-                .collect::<Vec<_>>()
-                .join(", "),
-            record.retries,
-            record.cancels,
-            record.unknown.len(),
-        );
-        println!(
-            "run {:.1} s; settled {}",
-            self.elapsed.as_secs_f64(),
-            self.settled_in
-                .map_or("NOT within the deadline".to_owned(), |d| format!(
-                    "{:.1} s after the last fault",
-                    d.as_secs_f64()
-                ))
-        );
-        println!();
-        println!("| fault | injected |");
-        println!("| --- | ---: |");
-        for (label, n) in &self.injected {
-            println!("| {label} | {n} |");
-        }
-        println!();
-        println!("| invariant | checked | violations |");
-        println!("| --- | ---: | ---: |");
-        for v in &self.verdicts {
-            println!("| {} | {} | {} |", v.name, v.checked, v.violations.len());
-        }
-        for v in self.verdicts.iter().filter(|v| !v.violations.is_empty()) {
-            println!();
-            println!("{}:", v.name);
-            for line in v.violations.iter().take(20) {
-                println!("  {line}");
-            }
-            if v.violations.len() > 20 {
-                println!("  … and {} more", v.violations.len() - 20);
-            }
-        }
-        if self.dir.exists() {
-            println!();
-            println!("every process's log is kept in {}", self.dir.display());
-        }
-    }
-}
-
-fn common_env(
-    prefix: &str,
-    database_url: &str,
-    s3: &SocketAddr,
-    bucket: &str,
-    keys: &[(String, String)],
-) -> Vec<(String, String)> {
-    let api_keys = keys
-        .iter()
-        .map(|(c, k)| format!("{c}:{k}"))
-        .collect::<Vec<_>>()
-        .join(",");
-    let credits = keys
-        .iter()
-        .map(|(c, _)| format!("{c}:1000000000"))
-        .collect::<Vec<_>>()
-        .join(",");
-    [
-        ("ATELIER_DATABASE_URL", database_url.to_owned()),
-        ("ATELIER_DATABASE_POOL_SIZE", "8".to_owned()),
-        ("ATELIER_NATS_PREFIX", prefix.to_owned()),
-        ("ATELIER_NATS_REPLICAS", "3".to_owned()),
-        ("ATELIER_S3_ENDPOINT", format!("http://{s3}")),
-        ("ATELIER_S3_BUCKET", bucket.to_owned()),
-        // A hung S3 costs an attempt within seconds, not a slot for minutes.
-        ("ATELIER_S3_CONNECT_TIMEOUT", "2s".to_owned()),
-        ("ATELIER_S3_READ_TIMEOUT", "5s".to_owned()),
-        ("ATELIER_S3_ATTEMPT_TIMEOUT", "10s".to_owned()),
-        ("ATELIER_API_KEYS", api_keys),
-        ("ATELIER_BOOTSTRAP_CREDITS", credits),
-        ("ATELIER_WEBHOOK_SECRET", WEBHOOK_SECRET.to_owned()),
-        // Long enough to outlast every fault of the schedule (about a minute in all).
-        (
-            "ATELIER_WEBHOOK_RETRY_SCHEDULE",
-            "250ms,500ms,1s,2s,4s,8s,15s,30s".to_owned(),
-        ),
-        ("ATELIER_WEBHOOK_TIMEOUT", "2s".to_owned()),
-        ("ATELIER_ALLOW_PRIVATE_NETWORKS", "true".to_owned()),
-        ("ATELIER_JOB_MAX_ATTEMPTS", "8".to_owned()),
-        ("ATELIER_JOB_RUN_TIMEOUT", "20s".to_owned()),
-        ("ATELIER_LEASE_STALE_AFTER", "3s".to_owned()),
-        ("ATELIER_REDISPATCH_AFTER", "5s".to_owned()),
-        ("ATELIER_RECONCILE_INTERVAL", "500ms".to_owned()),
-        ("ATELIER_WORKER_HEARTBEAT", "500ms".to_owned()),
-        ("ATELIER_WORKER_ACK_WAIT", "4s".to_owned()),
-        ("ATELIER_WORKER_RETRY_BASE", "300ms".to_owned()),
-        // The attempts mostly wait (slow inputs, a hung S3): more slots than cores.
-        ("ATELIER_WORKER_SLOTS", "6".to_owned()),
-        (
-            "ATELIER_TASK_MODELS",
-            "upscaler=image.upscale,gpt-image-2=image.generate".to_owned(),
-        ),
-        (
-            "ATELIER_MODEL_PRICES",
-            "upscaler=7,gpt-image-2=15".to_owned(),
-        ),
-        ("ATELIER_CREATION_PRICES", "image=10".to_owned()),
-        // The workload is many creates from two clients: admission is not what is tested.
-        ("ATELIER_LIMIT_RATE", "100000".to_owned()),
-        ("ATELIER_LIMIT_BURST", "100000".to_owned()),
-        ("ATELIER_LIMIT_QUEUED", "1000000".to_owned()),
-        ("ATELIER_LOG_FORMAT", "text".to_owned()),
-        ("RUST_LOG", "info".to_owned()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect()
 }
 
 /// Runs the plan end to end and answers what the checker found. Errors are the harness's
@@ -252,7 +114,7 @@ pub async fn run(plan: Plan) -> anyhow::Result<Report> {
         .map(|c| ((*c).to_owned(), format!("sk-{c}-{id}")))
         .collect();
     let prefix = format!("c{id}");
-    let env = common_env(
+    let env = settings::common_env(
         &prefix,
         &format!("postgres://postgres@{}/atelier", postgres_proxy.addr),
         &s3_proxy.addr,
@@ -400,7 +262,7 @@ pub async fn run(plan: Plan) -> anyhow::Result<Report> {
             record: &record,
             unexpected_exits: &exits,
         };
-        let waiting = checker::unsettled(&views)
+        let waiting = settle::unsettled(&views)
             .await
             .unwrap_or_else(|err| vec![format!("{err:#}")]);
         if waiting.is_empty() {
